@@ -1,0 +1,202 @@
+"""``sleepbench`` command line: data commands (fetch, prepare, surrogate, info, spectra)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_SURROGATE_DIR = Path("data/surrogate")
+
+
+def parse_ints(text: str) -> list[int]:
+    """``"0-19"``, ``"0,3,5-7"`` -> list of ints."""
+    out: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            a, b = part.split("-")
+            out += range(int(a), int(b) + 1)
+        elif part:
+            out.append(int(part))
+    return out
+
+
+def _add_prep_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=Path, required=True,
+                   help="Sleep-EDF folder (any layout) or a surrogate folder")
+    p.add_argument("--channels", default="EEG Fpz-Cz",
+                   help="comma-separated: EEG Fpz-Cz, EEG Pz-Oz, EOG horizontal")
+    p.add_argument("--sfreq", type=float, default=100.0, help="target sampling rate (Hz)")
+    p.add_argument("--wake-margin-min", type=float, default=30.0,
+                   help="wake kept before/after the sleep period, minutes (0 keeps all)")
+    p.add_argument("--study", choices=("cassette", "telemetry"), default="cassette")
+    p.add_argument("--subjects", type=parse_ints, default=None, help="e.g. 0-19")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="default $SLEEPBENCH_CACHE or ~/.cache/sleepbench")
+    p.add_argument("--jobs", type=int, default=1, help="recordings prepared in parallel")
+    p.add_argument("--no-verify", action="store_true", help="skip SHA-1 checks")
+
+
+def _open(args):
+    from datasets.sleep_edf import SleepEDF
+
+    return SleepEDF(args.data_dir, channels=[c.strip() for c in args.channels.split(",")],
+                    sfreq=args.sfreq, wake_margin_min=args.wake_margin_min, study=args.study,
+                    subjects=args.subjects, cache_dir=args.cache_dir, n_jobs=args.jobs,
+                    verify=not args.no_verify)
+
+
+def _report_inventory(ds) -> None:
+    inv = ds.inventory
+    for line in inv.describe_problems():
+        print(f"sleepbench: {line}", file=sys.stderr)
+    if inv.absent:
+        print(f"sleepbench: {len(inv.absent)} night(s) of the record table absent from "
+              f"{ds.data_dir}", file=sys.stderr)
+
+
+def cmd_prepare(args) -> int:
+    ds = _open(args)
+    _report_inventory(ds)
+    t0 = time.perf_counter()
+    failed = ds.prepare(progress=True)
+    dt = time.perf_counter() - t0
+    for name in failed:
+        print(f"sleepbench: skipped {ds.failed[name]}", file=sys.stderr)
+    n_epochs = sum(len(ds.load(r.name, signals=False).y) for r in ds.records)
+    print(f"prepared {len(ds.records)} recording(s), {n_epochs} epochs ({ds.source}) in {dt:.1f} s;"
+          f" cache {ds.cache_dir}; skipped {len(failed)}")
+    return 0 if ds.records else 1
+
+
+def cmd_info(args) -> int:
+    from tabulate import tabulate
+
+    from datasets.sleep_edf import STAGES
+
+    ds = _open(args)
+    _report_inventory(ds)
+    ds.prepare(progress=not args.json)
+    for name in sorted(ds.failed):
+        print(f"sleepbench: skipped {ds.failed[name]}", file=sys.stderr)
+    rows = []
+    for rec in ds.records:
+        r = ds.load(rec.name, signals=False)
+        rows.append({"recording": r.name, "subject": r.subject, "night": r.night,
+                     "n_epochs": int(len(r.y)), "counts": r.counts})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        table = [[r["recording"], r["subject"], r["night"], r["n_epochs"],
+                  *(r["counts"][s] for s in STAGES)] for r in rows]
+        if table:
+            table.append(["total", "", "", sum(t[3] for t in table),
+                          *(sum(t[4 + i] for t in table) for i in range(len(STAGES)))])
+        print(f"{ds.source}: {ds.data_dir} ({len(rows)} complete recording(s), "
+              f"channels {', '.join(ds.config.channels)}, {ds.config.sfreq:g} Hz)")
+        print(tabulate(table, headers=["recording", "subject", "night", "epochs", *STAGES]))
+    return 0 if rows else 1
+
+
+def cmd_fetch(args) -> int:
+    from datasets.sleep_edf import fetch
+
+    inv = fetch(args.data_dir, args.subjects, nights=tuple(args.nights), study=args.study,
+                base_url=args.base_url)
+    for line in inv.describe_problems():
+        print(f"sleepbench: {line}", file=sys.stderr)
+    for rec in inv.absent:
+        print(f"sleepbench: {rec.name}: not available", file=sys.stderr)
+    print(f"{len(inv.complete)} night(s) complete and verified in {args.data_dir}; "
+          f"{len(inv.incomplete) + len(inv.absent)} missing; {len(inv.corrupt)} failed")
+    return 0 if inv.complete and not inv.corrupt else 1
+
+
+def cmd_surrogate(args) -> int:
+    from datasets.surrogate import SurrogateSpec, generate
+
+    spec = SurrogateSpec(subjects=args.subjects, nights=args.nights, hours=args.hours,
+                         seed=args.seed,
+                         hypnogram_dir=str(args.hypnograms) if args.hypnograms else None)
+    manifest = generate(args.out, spec, n_jobs=args.jobs)
+    size = sum(p.stat().st_size for p in Path(args.out).rglob("*.edf"))
+    real = sum(v != "markov" for v in manifest["stages_source"].values())
+    print(f"wrote {len(manifest['records'])} surrogate night(s) of {args.subjects} subject(s) to "
+          f"{args.out} in {manifest['seconds']:.1f} s, {size / 1e6:.0f} MB; stage sequences: "
+          f"{real} real hypnogram(s), {len(manifest['records']) - real} from the transition model")
+    return 0
+
+
+def cmd_spectra(args) -> int:
+    from datasets.spectra_report import write_spectra_report
+
+    summary = write_spectra_report(args.data_dir, args.surrogate, args.out,
+                                   channels=[c.strip() for c in args.channels.split(",")],
+                                   cache_dir=args.cache_dir)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="sleepbench", description=__doc__)
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="command", required=True)
+    data = sub.add_parser("data", help="fetch, prepare, generate and inspect datasets")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+
+    p = dsub.add_parser("fetch", help="download Sleep-EDF nights through MNE (verifies SHA-1)")
+    p.add_argument("--data-dir", type=Path, required=True)
+    p.add_argument("--subjects", type=parse_ints, default=parse_ints("0-19"),
+                   help="default 0-19 (Sleep-EDF-20)")
+    p.add_argument("--nights", type=parse_ints, default=[1, 2])
+    p.add_argument("--study", choices=("cassette", "telemetry"), default="cassette")
+    p.add_argument("--base-url", default=None, help="mirror of PhysioNet's sleep-edfx folder")
+    p.set_defaults(func=cmd_fetch)
+
+    p = dsub.add_parser("prepare", help="read, label, trim and cache every complete recording")
+    _add_prep_args(p)
+    p.set_defaults(func=cmd_prepare)
+
+    p = dsub.add_parser("info", help="epochs and stage counts per recording")
+    _add_prep_args(p)
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(func=cmd_info)
+
+    p = dsub.add_parser("surrogate", help="write a surrogate dataset in the Sleep-EDF format")
+    p.add_argument("--subjects", type=int, default=20)
+    p.add_argument("--nights", type=int, default=2, choices=(1, 2))
+    p.add_argument("--hours", type=float, default=10.0,
+                   help="hours per night (sleep period +- 30 min, cut to this)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hypnograms", type=Path, default=None,
+                   help="folder of real *-Hypnogram.edf files to use as stage sequences")
+    p.add_argument("--out", type=Path, default=DEFAULT_SURROGATE_DIR)
+    p.add_argument("--jobs", type=int, default=1)
+    p.set_defaults(func=cmd_surrogate)
+
+    p = dsub.add_parser("spectra", help="per-stage mean spectra: surrogate vs the real night (PNG)")
+    p.add_argument("--data-dir", type=Path, required=True, help="Sleep-EDF folder with SC4001E0")
+    p.add_argument("--surrogate", type=Path, required=True, help="surrogate folder")
+    p.add_argument("--channels", default="EEG Fpz-Cz,EEG Pz-Oz,EOG horizontal")
+    p.add_argument("--out", type=Path, default=Path("results/figures/surrogate-spectra.png"))
+    p.add_argument("--cache-dir", type=Path, default=None)
+    p.set_defaults(func=cmd_spectra)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="sleepbench: %(message)s")
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError) as exc:  # user errors: one line, no traceback
+        print(f"sleepbench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

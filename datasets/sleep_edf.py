@@ -1,0 +1,298 @@
+"""PhysioNet Sleep-EDF Expanded on MNE: fetching, reading, 30-s labels, wake trimming, the dataset.
+
+Preprocessing rule (one rule, applied to every recording; see also the README):
+
+1. Signals: only the wanted channels are read (``mne.io.read_raw_edf(include=...)``), in µV,
+   float32, resampled with MNE when they are not at the target rate (default 100 Hz).
+2. Epochs: a 30-s grid aligned to the hypnogram's first annotation; an epoch exists only if all
+   of its samples lie inside the signal, so scoring that runs past the end of the PSG (SC4001EC
+   scores 86,400 s for 79,500 s of signal) is cut to the signal.
+3. Labels: the stage scored at the epoch's onset, mapped to AASM classes W, N1, N2, N3 (= R&K
+   stages 3 + 4), REM (Iber et al., 2007). ``Sleep stage ?``, ``Movement time`` and unscored time
+   are never a label: those epochs are dropped.
+4. Wake trimming: at most ``wake_margin_min`` minutes (default 30, i.e. 60 epochs) are kept before
+   the first and after the last epoch scored N1/N2/N3/REM; 0 keeps the whole recording. This is the
+   convention of DeepSleepNet (Supratak et al., 2017) and most Sleep-EDF papers since.
+
+Trimming is applied to the grid before unscored epochs are dropped, so the margins are measured in
+wall-clock time.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .cache import cached_sha1, config_key, default_cache_dir, load_arrays, save_arrays
+from .records import Inventory, Record, read_surrogate_manifest, records_for, take_inventory
+
+log = logging.getLogger(__name__)
+
+STAGES = ("W", "N1", "N2", "N3", "REM")
+#: R&K annotation text -> AASM class index; anything else (``?``, movement) is unscored.
+STAGE_OF_ANNOTATION = {
+    "Sleep stage W": 0, "Sleep stage 1": 1, "Sleep stage 2": 2,
+    "Sleep stage 3": 3, "Sleep stage 4": 3, "Sleep stage R": 4,
+}
+UNSCORED = -1
+CHANNELS = ("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal")
+
+
+class RecordingError(Exception):
+    """A recording that cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class PrepConfig:
+    """How a recording is turned into labelled epochs (part of every cache key)."""
+
+    channels: tuple[str, ...] = ("EEG Fpz-Cz",)
+    sfreq: float = 100.0
+    epoch_sec: float = 30.0
+    wake_margin_min: float = 30.0  # 0 keeps everything
+
+    def __post_init__(self):
+        object.__setattr__(self, "channels", tuple(self.channels))
+        unknown = [c for c in self.channels if c not in CHANNELS]
+        if unknown or not self.channels:
+            raise ValueError(f"channels {unknown or '[]'} not available; choose from {CHANNELS}")
+
+
+@dataclass
+class Recording:
+    """One prepared night: ``x`` [n_epochs, n_channels, n_samples] µV, ``y`` [n_epochs] in 0..4."""
+
+    name: str
+    subject: int
+    night: int
+    x: np.ndarray
+    y: np.ndarray
+    onsets: np.ndarray  # epoch onsets, seconds from the PSG start
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {s: int(np.sum(self.y == i)) for i, s in enumerate(STAGES)}
+
+
+def epoch_labels(onsets: np.ndarray, durations: np.ndarray, descriptions, n_signal_sec: float,
+                 epoch_sec: float = 30.0, mapping: dict[str, int] = STAGE_OF_ANNOTATION,
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Label a 30-s grid with the stage scored at each epoch's onset.
+
+    Returns ``(epoch_onsets, labels)`` for every epoch lying wholly inside the signal; labels are
+    ``mapping[description]`` (default 0..4 for W, N1, N2, N3, REM) or ``UNSCORED`` for any other
+    text and for time no annotation covers.
+    """
+    order = np.argsort(onsets, kind="stable")
+    onsets, durations = np.asarray(onsets, float)[order], np.asarray(durations, float)[order]
+    codes = np.array([mapping.get(str(descriptions[i]), UNSCORED) for i in order], dtype=np.int64)
+    start = onsets[0] % epoch_sec if len(onsets) else 0.0
+    n_epochs = int(np.floor((n_signal_sec - start) / epoch_sec + 1e-9))
+    grid = start + epoch_sec * np.arange(max(n_epochs, 0))
+    idx = np.searchsorted(onsets, grid, side="right") - 1
+    inside = (idx >= 0) & (grid < onsets[np.clip(idx, 0, None)] + durations[np.clip(idx, 0, None)] - 1e-9)
+    labels = np.where(inside, codes[np.clip(idx, 0, None)], UNSCORED)
+    return grid, labels.astype(np.int8)
+
+
+def trim_wake(labels: np.ndarray, margin_epochs: int) -> slice:
+    """Slice of the grid kept: ``margin_epochs`` before the first and after the last sleep epoch."""
+    sleep = np.flatnonzero((labels >= 1) & (labels <= 4))
+    if margin_epochs <= 0:
+        return slice(0, len(labels))
+    if sleep.size == 0:
+        return slice(0, 0)
+    return slice(max(0, sleep[0] - margin_epochs), min(len(labels), sleep[-1] + margin_epochs + 1))
+
+
+def read_recording(psg: Path, hypnogram: Path, config: PrepConfig = PrepConfig()):
+    """Read one night into labelled epochs following the module's preprocessing rule.
+
+    Returns ``(x, y, onsets)``; raises :class:`RecordingError` naming the file and the problem.
+    """
+    import mne
+
+    psg, hypnogram = Path(psg), Path(hypnogram)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = mne.io.read_raw_edf(psg, include=list(config.channels), preload=True, verbose="error")
+    except Exception as exc:  # MNE raises several types for unreadable files
+        raise RecordingError(f"{psg}: not a readable EDF file ({exc})") from exc
+    missing = [c for c in config.channels if c not in raw.ch_names]
+    if missing:
+        raise RecordingError(f"{psg}: channel(s) {missing} not found (file has {raw.ch_names})")
+    raw.pick(list(config.channels))
+    if abs(raw.info["sfreq"] - config.sfreq) > 1e-6:
+        raw.resample(config.sfreq, verbose="error")
+    try:
+        annot = mne.read_annotations(hypnogram)
+    except Exception as exc:
+        raise RecordingError(f"{hypnogram}: not a readable hypnogram ({exc})") from exc
+    if not any(d in STAGE_OF_ANNOTATION for d in annot.description):
+        raise RecordingError(f"{hypnogram}: no sleep-stage annotations")
+
+    data = raw.get_data(units="uV").astype(np.float32)
+    spe = int(round(config.epoch_sec * config.sfreq))
+    grid, labels = epoch_labels(annot.onset, annot.duration, annot.description,
+                                data.shape[1] / config.sfreq, config.epoch_sec)
+    keep = trim_wake(labels, int(round(config.wake_margin_min * 60 / config.epoch_sec)))
+    grid, labels = grid[keep], labels[keep]
+    scored = labels != UNSCORED
+    grid, labels = grid[scored], labels[scored]
+    if labels.size == 0:
+        raise RecordingError(f"{hypnogram}: no scored epoch overlaps the signal of {psg.name}")
+    first = np.rint(grid * config.sfreq).astype(np.int64)
+    x = np.stack([data[:, s:s + spe] for s in first])
+    return x, labels, grid
+
+
+def _prepare_one(rec: Record, psg: Path, hyp: Path, config: PrepConfig, cache_dir: Path | None,
+                 source: str):
+    """Prepared arrays of one record, from the cache when present; returns (path, meta)."""
+    key = config_key(cached_sha1(psg, cache_dir), cached_sha1(hyp, cache_dir), asdict(config))
+    path = Path(cache_dir) / "prepared" / f"{rec.name}-{key}.npz"
+    if path.is_file():
+        return path, None
+    x, y, onsets = read_recording(psg, hyp, config)
+    meta = {"name": rec.name, "subject": rec.subject, "night": rec.night, "source": source,
+            "psg": psg.name, "hypnogram": hyp.name, "psg_sha1": rec.psg_sha1,
+            "hypnogram_sha1": rec.hypnogram_sha1, "config": asdict(config)}
+    save_arrays(path, meta, x=x, y=y, onsets=onsets)
+    return path, meta
+
+
+class SleepEDF:
+    """Sleep-EDF (or a surrogate in its format) as prepared, labelled recordings.
+
+    Parameters
+    ----------
+    data_dir : path
+        A folder holding Sleep-EDF files in any layout (PhysioNet's, MNE's or flat), or a surrogate
+        folder written by :mod:`datasets.surrogate` (recognised by its manifest).
+    channels, sfreq, wake_margin_min :
+        Preprocessing, see :class:`PrepConfig` and the module docstring.
+    study : {"cassette", "telemetry"}
+        Which record table a real folder is matched against.
+    subjects : iterable of int, optional
+        Restrict to these subjects.
+    cache_dir : path, optional
+        Where prepared recordings are cached; default :func:`datasets.cache.default_cache_dir`.
+    n_jobs : int
+        Recordings prepared in parallel (joblib).
+    verify : bool
+        Check every file's SHA-1 against the record table.
+    """
+
+    def __init__(self, data_dir, channels=("EEG Fpz-Cz",), sfreq=100.0, wake_margin_min=30.0,
+                 study="cassette", subjects=None, cache_dir=None, n_jobs=1, verify=True):
+        self.data_dir = Path(data_dir)
+        self.config = PrepConfig(tuple(channels), float(sfreq), 30.0, float(wake_margin_min))
+        self.study = study
+        self.subjects = None if subjects is None else sorted(set(int(s) for s in subjects))
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.n_jobs = n_jobs
+        self.verify = verify
+        if not self.data_dir.is_dir():
+            raise FileNotFoundError(f"{self.data_dir}: data folder does not exist")
+        manifest = read_surrogate_manifest(self.data_dir)
+        self.source = "surrogate" if manifest else f"sleep-edf-{study}"
+        records = manifest["records"] if manifest else records_for(study)
+        if self.subjects is not None:
+            records = [r for r in records if r.subject in self.subjects]
+        self.inventory: Inventory = take_inventory(
+            self.data_dir, records, verify, checksum=lambda p: cached_sha1(p, self.cache_dir))
+        self.failed: dict[str, str] = {}
+        self._paths: dict[str, Path] = {}
+
+    @property
+    def records(self) -> list[Record]:
+        """Complete, verified records (bad ones are in ``inventory``/``failed``)."""
+        return [rec for rec, _, _ in self.inventory.complete.values() if rec.name not in self.failed]
+
+    def prepare(self, progress: bool = True) -> list[str]:
+        """Prepare (or find in the cache) every complete record; returns names that failed.
+
+        One bad recording never sinks the others: its error is kept in ``self.failed``.
+        """
+        from joblib import Parallel, delayed
+        from tqdm.auto import tqdm
+
+        todo = [v for k, v in self.inventory.complete.items() if k not in self._paths]
+        jobs = (delayed(_safe_prepare)(rec, psg, hyp, self.config, self.cache_dir, self.source)
+                for rec, psg, hyp in todo)
+        results = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
+        for (rec, _, _), (path, error) in tqdm(zip(todo, results), total=len(todo), unit="night",
+                                               desc="prepare", disable=not progress or not todo):
+            if error:
+                self.failed[rec.name] = error
+                log.error(error)
+            else:
+                self._paths[rec.name] = path
+        return sorted(self.failed)
+
+    def load(self, name: str, signals: bool = True) -> Recording:
+        """One prepared recording; ``signals=False`` skips reading ``x`` (labels only)."""
+        if name not in self._paths:
+            self.prepare(progress=False)
+        if name in self.failed:
+            raise RecordingError(self.failed[name])
+        meta, a = load_arrays(self._paths[name], None if signals else ("y", "onsets"))
+        x = a.get("x", np.empty((len(a["y"]), 0, 0), np.float32))
+        return Recording(name, meta["subject"], meta["night"], x, a["y"], a["onsets"], meta)
+
+    def __iter__(self) -> Iterator[Recording]:
+        self.prepare(progress=False)
+        for rec in self.records:
+            yield self.load(rec.name)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def _safe_prepare(rec, psg, hyp, config, cache_dir, source):
+    try:
+        return _prepare_one(rec, psg, hyp, config, cache_dir, source)[0], None
+    except RecordingError as exc:
+        return None, str(exc)
+
+
+def fetch(data_dir, subjects, nights=(1, 2), study="cassette", base_url: str | None = None,
+          progress: bool = True) -> Inventory:
+    """Download Sleep-EDF nights through ``mne.datasets.sleep_physionet`` into ``data_dir``.
+
+    Files already present anywhere below ``data_dir`` with the right SHA-1 are not fetched again.
+    Each night is fetched on its own so one failed download does not stop the others; the returned
+    inventory lists what is complete, missing and corrupt (pooch verifies SHA-1 on download).
+    """
+    from mne.datasets import sleep_physionet
+    from tqdm.auto import tqdm
+
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    wanted = [r for r in records_for(study) if r.subject in set(subjects) and r.night in nights]
+    have = take_inventory(data_dir, wanted)
+    module = sleep_physionet.age if study == "cassette" else sleep_physionet.temazepam
+    kwargs = {"base_url": base_url} if base_url else {}
+    problems: dict[str, str] = {}
+    for rec in tqdm([r for r in wanted if r.name not in have.complete], unit="night",
+                    desc="fetch", disable=not progress):
+        try:
+            if study == "cassette":
+                module.fetch_data([rec.subject], recording=[rec.night], path=data_dir,
+                                  on_missing="ignore", verbose="error", **kwargs)
+            else:
+                module.fetch_data([rec.subject], path=data_dir, verbose="error", **kwargs)
+        except Exception as exc:  # network and hash errors alike: report and go on
+            problems[rec.name] = f"download failed: {exc}"
+    inv = take_inventory(data_dir, wanted)
+    inv.corrupt += [(r, r.psg, msg) for r in wanted for name, msg in problems.items() if r.name == name]
+    inv.incomplete = [(r, m) for r, m in inv.incomplete if r.name not in problems]
+    inv.absent = [r for r in inv.absent if r.name not in problems]
+    return inv
