@@ -1,0 +1,41 @@
+# sleepbench — `make help` lists the targets and the variables they read.
+PYTHON      ?= python3
+VENV        ?= .venv
+BIN         := $(VENV)/bin
+# Torch is installed first and pinned, so nothing later pulls a multi-GB CUDA build. On machines
+# without the local CPU wheel add a CPU index, e.g. TORCH_PIP_ARGS="--index-url <pytorch cpu index>".
+TORCH_SPEC  ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+SURROGATE_DIR ?= data/surrogate
+SUBJECTS    ?= 20
+HOURS       ?= 10
+JOBS        ?= 2
+
+.PHONY: help install quick test bench clean
+
+help:  ## this list
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "variables: PYTHON=$(PYTHON) VENV=$(VENV) TORCH_SPEC=$(TORCH_SPEC) TORCH_PIP_ARGS=$(TORCH_PIP_ARGS)"
+	@echo "           SURROGATE_DIR=$(SURROGATE_DIR) SUBJECTS=$(SUBJECTS) HOURS=$(HOURS) JOBS=$(JOBS)"
+
+install: $(VENV)/.installed  ## create .venv and install sleepbench with its test extras
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+quick: install  ## main job on the embedded default: generate the surrogate dataset, print its summary
+	$(BIN)/sleepbench data surrogate --subjects $(SUBJECTS) --nights 2 --hours $(HOURS) --jobs $(JOBS) --out $(SURROGATE_DIR)
+	$(BIN)/sleepbench data info --data-dir $(SURROGATE_DIR) --jobs $(JOBS)
+
+test: install  ## run the test suite (real-night tests need ../shared/data/sleep-edf)
+	$(BIN)/python -m pytest -q --benchmark-skip
+
+bench: install  ## performance benchmarks (pytest-benchmark) -> results/bench.json
+	mkdir -p results
+	$(BIN)/python -m pytest -q tests/perf --benchmark-only --benchmark-json results/bench.json
+
+clean:  ## remove the venv and generated data (not results/)
+	rm -rf $(VENV) $(SURROGATE_DIR) .pytest_cache

@@ -1,0 +1,32 @@
+"""Shared fixtures: the real Sleep-EDF folder beside the checkout, and a small surrogate set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: CI has ``../shared`` beside the checkout; SLEEPBENCH_REAL_DATA overrides.
+REAL_DIR = Path(os.environ.get("SLEEPBENCH_REAL_DATA", REPO.parent / "shared/data/sleep-edf"))
+REAL_PSG = REAL_DIR / "sleep-cassette" / "SC4001E0-PSG.edf"
+REAL_HYP = REAL_DIR / "sleep-cassette" / "SC4001EC-Hypnogram.edf"
+
+
+@pytest.fixture(scope="session")
+def real_dir() -> Path:
+    if not REAL_PSG.is_file() or not REAL_HYP.is_file():
+        pytest.skip(f"real Sleep-EDF night SC4001E0 not found under {REAL_DIR} "
+                    "(expected ../shared/data/sleep-edf beside the checkout)")
+    return REAL_DIR
+
+
+@pytest.fixture(scope="session")
+def small_surrogate(tmp_path_factory) -> Path:
+    """Three subjects x two nights x 1.5 h, stage sequences from the transition model."""
+    from datasets.surrogate import SurrogateSpec, generate
+
+    out = tmp_path_factory.mktemp("surrogate")
+    generate(out, SurrogateSpec(subjects=3, nights=2, hours=1.5, seed=7), progress=False)
+    return out
