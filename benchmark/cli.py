@@ -1,4 +1,5 @@
-"""``sleepbench`` command line: data commands (fetch, prepare, surrogate, info, spectra)."""
+"""``sleepbench`` command line: ``data`` (fetch, prepare, surrogate, info, spectra), ``run``,
+``tables`` and ``models``."""
 
 from __future__ import annotations
 
@@ -140,6 +141,52 @@ def cmd_spectra(args) -> int:
     return 0
 
 
+def cmd_models(args) -> int:
+    from benchmark.registry import discover
+
+    entries = discover()
+    width = max(map(len, entries), default=0)
+    for name, info in entries.items():
+        print(f"{name:<{width}}  {info.kind:<7}  {info.description}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from benchmark.runner import default_threads, plan, run, summarize
+    from benchmark.suites import load_suite
+
+    if args.suite:
+        suite = load_suite(args.suite)
+        protocol, models, seeds = suite["protocol"], suite["models"], suite["seeds"]
+        if args.models:
+            models = {m: models.get(m, {}) for m in args.models.split(",")}
+    elif args.protocol and args.models:
+        protocol, models = args.protocol, {m: {} for m in args.models.split(",")}
+        seeds = [0]
+    else:
+        raise ValueError("give --suite NAME, or --protocol P with --models a,b")
+    if args.seeds:
+        seeds = parse_ints(args.seeds)
+    jobs = plan(protocol, models, seeds, args.results, args.data_dir, args.cache_dir,
+                threads=default_threads(args.workers))
+    print(f"{protocol}: {len(models)} model(s) x {len(seeds)} seed(s) -> {len(jobs)} job(s); "
+          f"records in {args.results}/runs/{protocol}", file=sys.stderr)
+    results = run(jobs, executor=args.executor, workers=args.workers, force=args.force)
+    print(summarize(results))
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def cmd_tables(args) -> int:
+    from benchmark.tables import write_tables
+
+    paths = write_tables(args.results, reference=args.reference)
+    shown = [p for p in paths if p.suffix == ".md" and (not args.protocol or p.stem == args.protocol)]
+    for p in shown:
+        print(p.read_text())
+    print(f"wrote {len(paths)} file(s) under {Path(args.results) / 'tables'}", file=sys.stderr)
+    return 0 if paths else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="sleepbench", description=__doc__)
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -184,6 +231,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results/figures/surrogate-spectra.png"))
     p.add_argument("--cache-dir", type=Path, default=None)
     p.set_defaults(func=cmd_spectra)
+
+    p = sub.add_parser("run", help="run a suite, or models on a protocol (resumable)")
+    p.add_argument("--suite", help="suite name (benchmark/suites) or YAML path")
+    p.add_argument("--protocol", help="protocol name (benchmark/protocols)")
+    p.add_argument("--models", help="comma-separated entry names (see `sleepbench models`)")
+    p.add_argument("--seeds", help="e.g. 0,1,2 (default: the suite's, else 0)")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help="Sleep-EDF folder (Sleep-EDF protocols); surrogate protocols generate theirs")
+    p.add_argument("--cache-dir", type=Path, default=None)
+    p.add_argument("--workers", type=int, default=1, help="fold jobs in parallel")
+    p.add_argument("--executor", default="local", help="where jobs run (default: local processes)")
+    p.add_argument("--force", action="store_true", help="redo jobs that already have a record")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("tables", help="write tables and figures from the run records")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--reference", default=None, help="model the others are compared with")
+    p.add_argument("--protocol", default=None, help="print only this protocol's table")
+    p.set_defaults(func=cmd_tables)
+
+    p = sub.add_parser("models", help="list registered model entries")
+    p.set_defaults(func=cmd_models)
     return ap
 
 

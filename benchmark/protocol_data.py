@@ -1,0 +1,115 @@
+"""The recordings a protocol evaluates on: Sleep-EDF folders, generated surrogates, night blocks."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from datasets.cache import config_key, default_cache_dir
+from datasets.records import read_surrogate_manifest
+from datasets.sleep_edf import Recording, SleepEDF
+
+from .epochs import EpochSet
+
+log = logging.getLogger(__name__)
+
+
+def surrogate_dir(spec: dict, cache_dir: Path | None = None) -> Path:
+    """Where the surrogate set of ``spec`` lives in the cache (one folder per spec)."""
+    return Path(cache_dir or default_cache_dir()) / "surrogate" / config_key(spec)
+
+
+def ensure_surrogate(spec: dict, cache_dir: Path | None = None, n_jobs: int = 1) -> Path:
+    """Generate the protocol's surrogate set into the cache unless it is already there."""
+    from datasets.surrogate import SurrogateSpec, generate
+
+    out = surrogate_dir(spec, cache_dir)
+    manifest = read_surrogate_manifest(out)
+    if manifest is None or manifest["spec"] != spec:
+        log.warning("generating surrogate data %s into %s", spec, out)
+        generate(out, SurrogateSpec(**spec), n_jobs=n_jobs)
+    return out
+
+
+@dataclass
+class ProtocolData:
+    """Recordings of a protocol grouped by evaluation unit (subject, or night block).
+
+    Subject units hold recording names, loaded from the cache only when a fold asks for them, so a
+    job holds in memory just the subjects of its fold.
+    """
+
+    protocol: dict
+    dataset: SleepEDF
+    units: dict[int, list]  # unit -> recording names (subjects) or Recordings (night blocks)
+
+    @property
+    def source(self) -> str:
+        return self.dataset.source
+
+    def recordings(self, units: list[int]) -> list[Recording]:
+        return [r if isinstance(r, Recording) else self.dataset.load(r)
+                for u in units for r in self.units.get(u, [])]
+
+    def epoch_set(self, units: list[int]) -> EpochSet:
+        return EpochSet(self.recordings(units), self.dataset.config.sfreq,
+                        self.dataset.config.channels)
+
+    def checksums(self, units: list[int]) -> dict[str, list[str]]:
+        out = {}
+        for u in units:
+            for r in self.units.get(u, []):
+                name = r.name.split("-")[0] if isinstance(r, Recording) else r
+                rec = self.dataset.inventory.complete[name][0]
+                out[name] = [rec.psg_sha1, rec.hypnogram_sha1]
+        return out
+
+    def missing_units(self) -> list[int]:
+        return [u for u in self.protocol["subjects"] if not self.units.get(u)]
+
+
+def split_blocks(rec: Recording, n_blocks: int) -> list[Recording]:
+    """Cut one night into ``n_blocks`` contiguous blocks (unit = block index)."""
+    bounds = np.linspace(0, len(rec.y), n_blocks + 1).round().astype(int)
+    return [replace(rec, name=f"{rec.name}-b{b}", subject=b, x=rec.x[a:z], y=rec.y[a:z],
+                    onsets=rec.onsets[a:z]) for b, (a, z) in enumerate(zip(bounds[:-1], bounds[1:]))]
+
+
+def open_protocol_data(protocol: dict, data_dir: Path | None = None, cache_dir: Path | None = None,
+                       n_jobs: int = 1, progress: bool = True) -> ProtocolData:
+    """Open (generating or preparing as needed) the data of ``protocol``.
+
+    Surrogate protocols generate their data into the cache when ``data_dir`` is not given; Sleep-EDF
+    protocols need ``data_dir``. Recordings that fail to prepare are reported and left out.
+    """
+    spec = protocol["dataset"]
+    prep = protocol["prep"]
+    if spec["type"] == "surrogate":
+        data_dir = Path(data_dir) if data_dir else ensure_surrogate(spec["spec"], cache_dir, n_jobs)
+    elif data_dir is None:
+        raise ValueError(f"protocol {protocol['name']!r} runs on Sleep-EDF: pass --data-dir "
+                         "(fetch it with `sleepbench data fetch --data-dir DIR`)")
+    within = protocol["kind"] == "within-night"
+    subjects = [int(spec["recording"][3:5])] if within else protocol["subjects"]
+    ds = SleepEDF(data_dir, channels=prep["channels"], sfreq=prep["sfreq"],
+                  wake_margin_min=prep["wake_margin_min"], study=spec.get("study", "cassette"),
+                  subjects=subjects, cache_dir=cache_dir, n_jobs=n_jobs)
+    if spec["type"] == "surrogate" and ds.source != "surrogate":
+        raise ValueError(f"{data_dir}: protocol {protocol['name']!r} needs a surrogate folder")
+    if spec["type"] == "sleep-edf" and ds.source == "surrogate":
+        raise ValueError(f"{data_dir}: a surrogate folder cannot stand in for Sleep-EDF "
+                         f"(protocol {protocol['name']!r})")
+    ds.prepare(progress=progress)
+    units: dict[int, list[Recording]] = {}
+    if within:
+        if spec["recording"] not in {r.name for r in ds.records}:
+            raise ValueError(f"{data_dir}: recording {spec['recording']} not found or unusable")
+        for block in split_blocks(ds.load(spec["recording"]), protocol["n_blocks"]):
+            units[block.subject] = [block]
+    else:
+        for rec in ds.records:
+            units.setdefault(rec.subject, []).append(rec.name)
+    return ProtocolData(protocol, ds, units)

@@ -1,0 +1,141 @@
+"""Model registry: an entry is one file in ``models/`` or ``baselines/`` that registers a name.
+
+Two kinds of entry share one interface, so the runner treats them alike (scikit-learn style:
+parameters in ``__init__``, learned state only after ``fit``):
+
+* classic entries subclass :class:`Entry` and implement ``fit`` and ``predict_proba``;
+* deep entries subclass :class:`benchmark.training.DeepEntry` and supply a ``torch.nn.Module``
+  (``build_module``) and a training recipe; fitting and prediction come from the harness.
+
+Example (a complete entry; drop it in ``models/my_model.py``)::
+
+    from benchmark.registry import Entry, register
+
+    @register("my-majority")
+    class MyMajority(Entry):
+        '''Predicts the most frequent training stage.'''
+        def fit(self, train, valid):
+            self.prior_ = np.bincount(train.y, minlength=5) / len(train.y)
+            return self
+        def predict_proba(self, data):
+            return np.tile(self.prior_, (len(data), 1))
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import pkgutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+#: Packages searched for entries; SLEEPBENCH_PLUGINS adds files or folders (os.pathsep-separated).
+ENTRY_PACKAGES = ("baselines", "models")
+
+
+class Entry(BaseEstimator):
+    """Base of every model entry. Subclasses take their parameters (and ``seed``) in ``__init__``.
+
+    ``fit(train, valid)`` gets two :class:`benchmark.epochs.EpochSet` (validation for early
+    stopping / model selection only); ``predict_proba(data)`` returns [n_epochs, 5] class
+    probabilities (W, N1, N2, N3, REM) in ``data``'s epoch order.
+    """
+
+    #: set by :func:`register`
+    name: str = ""
+    kind: str = "classic"
+
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+
+    def fit(self, train, valid):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def predict_proba(self, data) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def predict(self, data) -> np.ndarray:
+        return np.argmax(self.predict_proba(data), axis=1)
+
+    def n_params(self) -> int | None:
+        """Number of learned parameters, when the entry can tell (reported in tables)."""
+        return None
+
+
+@dataclass(frozen=True)
+class EntryInfo:
+    name: str
+    cls: type
+    description: str
+    kind: str
+    source: str
+
+
+_REGISTRY: dict[str, EntryInfo] = {}
+
+
+def register(name: str, description: str | None = None):
+    """Class decorator registering a model entry under ``name``."""
+
+    def deco(cls):
+        if not (inspect.isclass(cls) and issubclass(cls, Entry)):
+            raise TypeError(f"{cls!r}: a registered entry must subclass benchmark.registry.Entry")
+        doc = description or (inspect.getdoc(cls) or "").strip().splitlines()[0:1]
+        desc = doc if isinstance(doc, str) else (doc[0] if doc else "")
+        old = _REGISTRY.get(name)
+        if old is not None and old.cls.__qualname__ != cls.__qualname__:
+            raise ValueError(f"entry name {name!r} registered twice ({old.source} and {cls.__module__})")
+        cls.name = name
+        _REGISTRY[name] = EntryInfo(name, cls, desc, getattr(cls, "kind", "classic"),
+                                    inspect.getsourcefile(cls) or cls.__module__)
+        return cls
+
+    return deco
+
+
+def _import_file(path: Path) -> None:
+    mod_name = f"sleepbench_plugin_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+    if mod_name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    spec.loader.exec_module(module)
+
+
+def discover(extra: list[str | Path] | None = None) -> dict[str, EntryInfo]:
+    """Import every module of ``baselines/`` and ``models/`` (and plugin files) and return the registry."""
+    for pkg_name in ENTRY_PACKAGES:
+        pkg = importlib.import_module(pkg_name)
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if not info.name.startswith("_"):
+                importlib.import_module(f"{pkg_name}.{info.name}")
+    env = [p for p in os.environ.get("SLEEPBENCH_PLUGINS", "").split(os.pathsep) if p]
+    for item in [*env, *(extra or [])]:
+        path = Path(item)
+        for f in sorted(path.glob("*.py")) if path.is_dir() else [path]:
+            _import_file(f)
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_entry(name: str) -> EntryInfo:
+    entries = discover()
+    if name not in entries:
+        raise ValueError(f"unknown model {name!r}; registered: {', '.join(entries)}")
+    return entries[name]
+
+
+def make_entry(name: str, seed: int, params: dict | None = None) -> Entry:
+    """Instantiate entry ``name`` with ``seed`` and parameters (e.g. a suite's training budget)."""
+    info = get_entry(name)
+    accepted = info.cls().get_params()
+    unknown = set(params or {}) - set(accepted)
+    if unknown:
+        raise ValueError(f"model {name!r} has no parameter(s) {sorted(unknown)}; it takes {sorted(accepted)}")
+    return info.cls(seed=seed, **(params or {}))
