@@ -10,13 +10,18 @@ SURROGATE_DIR ?= data/surrogate
 SUBJECTS    ?= 20
 HOURS       ?= 10
 JOBS        ?= 2
+RESULTS     ?= results
+DATA_DIR    ?= data/sleep-edf
+REAL_DIR    ?= ../shared/data/sleep-edf
+SUITE       ?= full
 
-.PHONY: help install quick test bench clean
+.PHONY: help install quick benchmark real-night surrogate tables test bench clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo "variables: PYTHON=$(PYTHON) VENV=$(VENV) TORCH_SPEC=$(TORCH_SPEC) TORCH_PIP_ARGS=$(TORCH_PIP_ARGS)"
 	@echo "           SURROGATE_DIR=$(SURROGATE_DIR) SUBJECTS=$(SUBJECTS) HOURS=$(HOURS) JOBS=$(JOBS)"
+	@echo "           RESULTS=$(RESULTS) DATA_DIR=$(DATA_DIR) REAL_DIR=$(REAL_DIR) SUITE=$(SUITE)"
 
 install: $(VENV)/.installed  ## create .venv and install sleepbench with its test extras
 
@@ -26,9 +31,26 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
-quick: install  ## main job on the embedded default: generate the surrogate dataset, print its summary
+quick: install  ## quick suite end to end on surrogate data (generated when absent), then its table
+	$(BIN)/sleepbench run --suite quick --results $(RESULTS) --workers $(JOBS)
+	$(BIN)/sleepbench tables --results $(RESULTS) --protocol quick
+
+benchmark: install  ## SUITE (default full) on Sleep-EDF-20 in DATA_DIR, fetched through MNE when empty
+	@if [ "$$(find $(DATA_DIR) -name '*-PSG.edf' 2>/dev/null | head -1)" = "" ]; then \
+	  $(BIN)/sleepbench data fetch --data-dir $(DATA_DIR) --subjects 0-19; fi
+	$(BIN)/sleepbench run --suite $(SUITE) --data-dir $(DATA_DIR) --results $(RESULTS) --workers $(JOBS)
+	$(BIN)/sleepbench tables --results $(RESULTS)
+
+real-night: install  ## within-night sanity check on the real night SC4001E0 (REAL_DIR)
+	$(BIN)/sleepbench run --suite real-night --data-dir $(REAL_DIR) --results $(RESULTS) --workers $(JOBS)
+	$(BIN)/sleepbench tables --results $(RESULTS) --protocol real-night
+
+surrogate: install  ## write the 20-subject surrogate dataset to SURROGATE_DIR and print its summary
 	$(BIN)/sleepbench data surrogate --subjects $(SUBJECTS) --nights 2 --hours $(HOURS) --jobs $(JOBS) --out $(SURROGATE_DIR)
 	$(BIN)/sleepbench data info --data-dir $(SURROGATE_DIR) --jobs $(JOBS)
+
+tables: install  ## tables and figures from the records in RESULTS
+	$(BIN)/sleepbench tables --results $(RESULTS)
 
 test: install  ## run the test suite (real-night tests need ../shared/data/sleep-edf)
 	$(BIN)/python -m pytest -q --benchmark-skip

@@ -187,6 +187,33 @@ def cmd_tables(args) -> int:
     return 0 if paths else 1
 
 
+def cmd_fin_pretrain(args) -> int:
+    from models.fin import pretrain_fin
+
+    for kind in args.kinds.split(","):
+        t0 = time.perf_counter()
+        module = pretrain_fin(kind.strip(), seed=args.seed, cache_dir=args.cache_dir)
+        n = sum(p.numel() for p in module.parameters())
+        print(f"{kind}: {n} parameters, ready in {time.perf_counter() - t0:.1f} s (cached)")
+    return 0
+
+
+def cmd_fin_report(args) -> int:
+    from models.fin import fin_report
+
+    report = fin_report(real_dir=args.data_dir, cache_dir=args.cache_dir)
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return 0
+    for kind, parts in report.items():
+        for where, m in parts.items():
+            if isinstance(m, dict) and "r2" in m:
+                print(f"{kind:<10} {where:<10} R2 {m['r2']:.3f}  MAE {m['mae']:.4f}")
+            else:
+                print(f"{kind:<10} {where:<10} {m}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="sleepbench", description=__doc__)
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -251,6 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", default=None, help="model the others are compared with")
     p.add_argument("--protocol", default=None, help="print only this protocol's table")
     p.set_defaults(func=cmd_tables)
+
+    fin = sub.add_parser("fin", help="Feature Imitating Networks: pre-train, report imitation quality")
+    fsub = fin.add_subparsers(dest="fin_command", required=True)
+    p = fsub.add_parser("pretrain", help="pre-train the FINs on synthetic signals (cached)")
+    p.add_argument("--kinds", default="entropy,bandpower")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache-dir", type=Path, default=None)
+    p.set_defaults(func=cmd_fin_pretrain)
+    p = fsub.add_parser("report", help="imitation R2/MAE on synthetic data and the real night")
+    p.add_argument("--data-dir", type=Path, default=None, help="Sleep-EDF folder with SC4001E0")
+    p.add_argument("--cache-dir", type=Path, default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_fin_report)
 
     p = sub.add_parser("models", help="list registered model entries")
     p.set_defaults(func=cmd_models)

@@ -1,0 +1,157 @@
+"""The harness end to end on the quick protocol's surrogate data, with toy entries from a plugin file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
+
+from benchmark.registry import discover
+from benchmark.runner import plan, run
+
+from .conftest import REPO
+
+TOY = '''
+import time
+import numpy as np
+from benchmark.registry import Entry, register
+
+
+@register("toy-prior")
+class ToyPrior(Entry):
+    """Training class prior times seeded noise (a harness test entry)."""
+
+    def __init__(self, seed=0, sleep_s=0.0):
+        self.seed = seed
+        self.sleep_s = sleep_s
+
+    def fit(self, train, valid):
+        time.sleep(self.sleep_s)
+        self.prior_ = np.bincount(train.y, minlength=5) + 1.0
+        return self
+
+    def predict_proba(self, data):
+        p = self.prior_ * np.random.default_rng(self.seed).random((len(data), 5))
+        return p / p.sum(1, keepdims=True)
+
+
+@register("toy-broken")
+class ToyBroken(Entry):
+    """Fails on the fold whose test set holds subject 0."""
+
+    def fit(self, train, valid):
+        return self
+
+    def predict_proba(self, data):
+        if 0 in set(data.subject.tolist()):
+            raise RuntimeError("toy failure")
+        return np.full((len(data), 5), 0.2)
+'''
+
+
+@pytest.fixture(scope="session")
+def toy_plugin(tmp_path_factory):
+    path = tmp_path_factory.mktemp("plugins") / "toy_entries.py"
+    path.write_text(TOY)
+    os.environ["SLEEPBENCH_PLUGINS"] = str(path)
+    discover()
+    return path
+
+
+@pytest.fixture(scope="session")
+def quick_cache(tmp_path_factory):
+    """The quick protocol's surrogate data, generated once into a test cache."""
+    from benchmark.protocol_data import open_protocol_data
+    from benchmark.protocols import load_protocol
+
+    cache = tmp_path_factory.mktemp("cache")
+    open_protocol_data(load_protocol("quick"), cache_dir=cache, n_jobs=2, progress=False)
+    return cache
+
+
+def _run(results, cache, models, seeds=(0,), **kw):
+    models = models if isinstance(models, dict) else {m: {} for m in models}
+    jobs = plan("quick", models, list(seeds), results, cache_dir=cache)
+    return run(jobs, progress=False, **kw)
+
+
+def test_a_plugin_entry_runs_through_the_harness(toy_plugin, quick_cache, tmp_path):
+    results = _run(tmp_path, quick_cache, ["toy-prior"])
+    assert [r.status for r in results] == ["done"] * 3
+    rec = json.loads(Path(results[0].path).read_text())
+    assert rec["protocol"]["name"] == "quick" and rec["dataset"]["source"] == "surrogate"
+    assert rec["model"]["description"].startswith("Training class prior")
+    assert set(rec["subjects"]["test"]).isdisjoint(rec["subjects"]["train"] + rec["subjects"]["valid"])
+    assert rec["environment"]["packages"]["numpy"] == np.__version__
+    z = np.load(Path(results[0].path).with_suffix(".npz"))
+    assert set(np.unique(z["subject"])) == set(rec["subjects"]["test"])
+    assert len(z["y_true"]) == rec["n_test_epochs"] == len(z["proba"])
+
+
+def test_recorded_metrics_equal_sklearn_on_saved_predictions(toy_plugin, quick_cache, tmp_path):
+    for r in _run(tmp_path, quick_cache, ["toy-prior"]):
+        rec = json.loads(Path(r.path).read_text())
+        z = np.load(Path(r.path).with_suffix(".npz"))
+        pooled = rec["metrics"]["pooled"]
+        assert pooled["accuracy"] == pytest.approx(accuracy_score(z["y_true"], z["y_pred"]))
+        assert pooled["kappa"] == pytest.approx(cohen_kappa_score(z["y_true"], z["y_pred"]))
+        assert pooled["macro_f1"] == pytest.approx(
+            f1_score(z["y_true"], z["y_pred"], average="macro", labels=range(5), zero_division=0))
+        for s, m in rec["metrics"]["per_subject"].items():
+            sel = z["subject"] == int(s)
+            assert m["accuracy"] == pytest.approx(accuracy_score(z["y_true"][sel], z["y_pred"][sel]))
+        assert np.array_equal(z["y_pred"], z["proba"].argmax(1))
+
+
+def test_same_seed_gives_identical_predictions(toy_plugin, quick_cache, tmp_path):
+    a = _run(tmp_path / "a", quick_cache, ["toy-prior"])
+    b = _run(tmp_path / "b", quick_cache, ["toy-prior"])
+    for ra, rb in zip(a, b):
+        za, zb = np.load(Path(ra.path).with_suffix(".npz")), np.load(Path(rb.path).with_suffix(".npz"))
+        assert np.array_equal(za["proba"], zb["proba"]) and np.array_equal(za["y_pred"], zb["y_pred"])
+
+
+def test_rerun_skips_finished_jobs_and_force_redoes_them(toy_plugin, quick_cache, tmp_path):
+    _run(tmp_path, quick_cache, ["toy-prior"])
+    assert [r.status for r in _run(tmp_path, quick_cache, ["toy-prior"])] == ["skipped"] * 3
+    assert [r.status for r in _run(tmp_path, quick_cache, ["toy-prior"], force=True)] == ["done"] * 3
+    # a different seed is a different job
+    assert [r.status for r in _run(tmp_path, quick_cache, ["toy-prior"], seeds=(1,))] == ["done"] * 3
+
+
+def test_one_failing_fold_does_not_sink_the_run(toy_plugin, quick_cache, tmp_path):
+    results = _run(tmp_path, quick_cache, ["toy-broken", "toy-prior"])
+    failed = [r for r in results if r.status == "failed"]
+    assert len(failed) == 1 and "toy failure" in failed[0].error and "toy-broken" in failed[0].error
+    assert sum(r.status == "done" for r in results) == 5
+
+
+def test_interrupted_run_resumes_without_redoing_finished_folds(toy_plugin, quick_cache, tmp_path):
+    suite = tmp_path / "slow.yaml"
+    suite.write_text("protocol: quick\nseeds: [0]\nmodels:\n  toy-prior: {sleep_s: 2.0}\n")
+    cmd = [sys.executable, "-m", "benchmark.cli", "run", "--suite", str(suite), "--results",
+           str(tmp_path / "r"), "--cache-dir", str(quick_cache)]
+    env = {**os.environ, "SLEEPBENCH_PLUGINS": str(toy_plugin)}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = tmp_path / "r/runs/quick/toy-prior/seed-0/fold-0.json"
+    deadline = time.time() + 120
+    while not first.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert first.exists(), "the first fold never finished"
+    before = first.stat().st_mtime_ns
+    done_before = sorted(p.name for p in first.parent.glob("fold-*.json"))
+    assert len(done_before) < 3, "the run finished before it was killed"
+    results = _run(tmp_path / "r", quick_cache, {"toy-prior": {"sleep_s": 2.0}})
+    skipped = sorted(f"fold-{r.job.fold}.json" for r in results if r.status == "skipped")
+    assert skipped == done_before and first.stat().st_mtime_ns == before
+    assert all(r.status in ("done", "skipped") for r in results)
