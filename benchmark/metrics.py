@@ -70,7 +70,7 @@ def epoch_metrics(y_true, y_pred) -> dict:
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "kappa": cohen_kappa(y_true, y_pred),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=LABELS, average="macro", zero_division=0)),
+        "macro_f1": macro_f1(y_true, y_pred),
         "f1": {s: float(v) for s, v in zip(STAGES, per_class)},
         "confusion": confusion_matrix(y_true, y_pred, labels=LABELS).astype(int).tolist(),
         "n": int(len(y_true)),
@@ -89,6 +89,27 @@ def grouped_metrics(y_true, y_pred, groups) -> dict[str, dict]:
     if not len(y_true) == len(y_pred) == len(groups):
         raise ValueError("y_true, y_pred and groups must have the same length")
     return {str(g): epoch_metrics(y_true[groups == g], y_pred[groups == g]) for g in np.unique(groups)}
+
+
+def macro_f1(y_true, y_pred) -> float:
+    """Macro-F1 over the five classes (``sklearn.metrics.f1_score``, ``zero_division=0``)."""
+    return float(f1_score(y_true, y_pred, labels=LABELS, average="macro", zero_division=0))
+
+
+def grouped_scores(y_true, y_pred, groups) -> dict[str, dict[str, float]]:
+    """Macro-F1 and kappa per group: the per-subject part of :func:`grouped_metrics`, at 2/5 the cost.
+
+    Tables need only these two per subject; scikit-learn's input validation dominates the cost of
+    small groups, so skipping the other three metrics matters with 78 subjects x models x seeds.
+    """
+    y_true, y_pred, groups = np.asarray(y_true), np.asarray(y_pred), np.asarray(groups)
+    if not len(y_true) == len(y_pred) == len(groups):
+        raise ValueError("y_true, y_pred and groups must have the same length")
+    out = {}
+    for g in np.unique(groups):
+        t, p = y_true[groups == g], y_pred[groups == g]
+        out[str(g)] = {"macro_f1": macro_f1(t, p), "kappa": cohen_kappa(t, p)}
+    return out
 
 
 def mean_sd(values: Iterable[float]) -> tuple[float, float | None]:

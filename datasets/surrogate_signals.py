@@ -79,34 +79,40 @@ _W, _N1, _N2, _N3, _REM, _UNK, _MOVE = range(7)
 # --- Background spectra --------------------------------------------------------------------------
 # Rows: W, N1, N2, N3, REM, ?, MOVE.  Columns: log10 low-frequency level b (µV²/Hz), knee f_k (Hz),
 # exponent chi, log10 level of the shallow 1/f high-frequency (beta/muscle) term at 20 Hz, log10
-# height of a theta bump centred at _THETA_HZ.  Fitted against SC4001E0 (see module docstring).
+# height of a theta bump centred at _THETA_HZ.  Fitted (least squares on log10 PSD, a few rounds of
+# multiplicative correction with the transients in place) against SC4001E0, see module docstring.
+# The EEG knee is held at 2 Hz so that exponents compare across stages: steepest in N3, flattest in
+# N1/REM.  "?" copies W (plus 4x noise, below); MOVE is set by hand (large broadband artefact).
+# The calibration night's W epochs lie within 30 min of sleep and are mostly drowsy: their alpha
+# is weaker than the slowed alpha of N1 (see _ALPHA_RMS), and eye/body movements carry much of the
+# low-frequency power (hence the small W level on Fpz-Cz).
 _TEXTURE = {
     "EEG Fpz-Cz": np.array([
-        [2.30, 1.00, 1.60, -0.40, -1.0],
-        [1.60, 1.50, 1.80, -0.80, -0.3],
-        [2.00, 2.00, 2.60, -1.50, -0.3],
-        [2.40, 2.00, 2.80, -1.60, -0.3],
-        [1.60, 1.50, 1.80, -0.90, -0.3],
-        [2.30, 1.00, 1.60, -0.40, -1.0],
-        [3.30, 1.00, 1.60, 1.00, -4.0],
+        [1.65, 2.00, 3.32, -0.41, 0.52],
+        [1.23, 2.00, 2.30, -0.94, -0.01],
+        [1.91, 2.00, 2.81, -4.00, 0.15],
+        [2.34, 2.00, 3.31, -4.00, 0.50],
+        [1.36, 2.00, 2.31, -1.79, 0.28],
+        [1.65, 2.00, 3.32, -0.41, 0.52],
+        [3.30, 2.00, 1.60, 1.00, -4.00],
     ]),
     "EEG Pz-Oz": np.array([
-        [1.50, 1.00, 2.00, -0.70, -1.0],
-        [1.40, 1.50, 1.90, -1.10, -0.5],
-        [1.70, 2.00, 2.40, -1.40, -0.5],
-        [2.00, 2.00, 2.60, -1.50, -0.5],
-        [1.40, 1.50, 1.90, -1.00, -0.5],
-        [1.50, 1.00, 2.00, -0.70, -1.0],
-        [3.30, 1.00, 1.60, 1.00, -4.0],
+        [0.83, 2.00, 2.15, -0.83, -0.76],
+        [1.16, 2.00, 2.23, -4.00, -4.00],
+        [1.47, 2.00, 2.76, -4.00, 0.20],
+        [1.72, 2.00, 3.10, -4.00, 0.62],
+        [1.13, 2.00, 2.39, -4.00, -0.13],
+        [0.83, 2.00, 2.15, -0.83, -0.76],
+        [3.30, 2.00, 1.60, 1.00, -4.00],
     ]),
     "EOG horizontal": np.array([
-        [2.20, 1.00, 1.20, 0.20, -4.0],
-        [1.60, 1.00, 1.40, -0.30, -4.0],
-        [1.80, 1.50, 1.60, -0.60, -4.0],
-        [1.90, 1.50, 1.80, -0.60, -4.0],
-        [1.70, 1.00, 1.50, -0.50, -4.0],
-        [2.20, 1.00, 1.20, 0.20, -4.0],
-        [3.80, 1.00, 1.60, 1.50, -4.0],
+        [2.43, 0.50, 4.50, 0.25, -4.00],
+        [2.21, 0.50, 4.50, -0.23, -4.00],
+        [1.35, 1.49, 2.74, -0.53, -0.32],
+        [1.11, 3.88, 4.50, -0.54, -0.02],
+        [1.96, 0.73, 3.17, -0.55, -0.52],
+        [2.43, 0.50, 4.50, 0.25, -4.00],
+        [3.80, 1.00, 1.60, 1.50, -4.00],
     ]),
 }
 _THETA_HZ = np.array([6.0, 6.0, 6.0, 5.0, 6.0, 6.0, 6.0])
@@ -116,17 +122,20 @@ _HP_HZ = 0.3  # first-order high-pass of the recorder (keeps the background free
 # --- Alpha ---------------------------------------------------------------------------------------
 #: RMS (µV) of the alpha process per stage (rows) and channel (Fpz-Cz, Pz-Oz, EOG).
 _ALPHA_RMS = np.array([
-    [2.0, 4.0, 0.5],
-    [2.0, 3.0, 0.3],
-    [0.5, 0.5, 0.0],
-    [0.5, 0.5, 0.0],
-    [1.5, 2.5, 0.3],
-    [2.0, 4.0, 0.5],
-    [0.0, 0.0, 0.0],
+    [0.97, 2.28, 0.00],
+    [2.36, 3.16, 0.42],
+    [0.00, 0.62, 0.00],
+    [0.96, 0.97, 0.00],
+    [0.83, 2.34, 0.36],
+    [0.97, 2.28, 0.00],
+    [0.00, 0.00, 0.00],
 ])
 #: Alpha frequency relative to the subject's peak: slowed, fragmented alpha in drowsiness and REM.
 _ALPHA_SHIFT_HZ = np.array([0.0, -1.1, -0.5, -0.5, -0.4, 0.0, 0.0])
-_ALPHA_SD_HZ = 0.6
+#: Extra slowing in sleep per Hz of waking peak above 8.7 Hz (a fast waking alpha slows more), so
+#: that sleep alpha stays below the spindle band whatever the subject.
+_ALPHA_SLOWING = np.array([0.0, 0.5, 0.5, 0.5, 0.5, 0.0, 0.0])
+_ALPHA_SD_HZ = 0.8
 
 # --- Transient rates (events per 30-s epoch) by stage: W, N1, N2, N3, REM, ?, MOVE -------------------
 _RATES = {
@@ -134,26 +143,28 @@ _RATES = {
     "kcomplex": np.array([0.0, 0.05, 0.8, 0.4, 0.0, 0.0, 0.0]),
     "vertex": np.array([0.0, 0.8, 0.15, 0.0, 0.0, 0.0, 0.0]),
     "sawtooth": np.array([0.0, 0.0, 0.0, 0.0, 0.8, 0.0, 0.0]),
-    "blink": np.array([4.0, 0.5, 0.0, 0.0, 0.0, 4.0, 0.0]),
-    "saccade": np.array([3.0, 0.2, 0.0, 0.0, 0.0, 3.0, 0.0]),
-    "rem_burst": np.array([0.0, 0.0, 0.0, 0.0, 1.2, 0.0, 0.0]),
-    "sem": np.array([0.4, 1.5, 0.1, 0.0, 0.1, 0.4, 0.0]),
+    "blink": np.array([5.0, 0.5, 0.0, 0.0, 0.0, 5.0, 0.0]),
+    "saccade": np.array([5.0, 0.2, 0.0, 0.0, 0.0, 5.0, 0.0]),
+    "rem_burst": np.array([0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]),
+    "sem": np.array([1.5, 0.8, 0.1, 0.0, 1.0, 1.5, 0.0]),
+    "artefact": np.array([0.3, 0.05, 0.0, 0.0, 0.0, 0.5, 3.0]),
 }
 #: Channel gains (Fpz-Cz, Pz-Oz, EOG) of each transient; frontal ones leak into the EOG and vice versa.
 _CHANNEL_GAINS = {
-    "spindle": (1.0, 0.9, 0.1),
+    "spindle": (1.0, 0.6, 0.1),
     "kcomplex": (1.0, 0.4, 0.4),
-    "vertex": (1.0, -0.6, 0.0),  # vertex negativity at Cz reads positive on Fpz-Cz
-    "sawtooth": (1.0, 0.6, 0.1),
+    "vertex": (1.0, -0.4, 0.0),  # vertex negativity at Cz reads positive on Fpz-Cz
+    "sawtooth": (1.0, 0.3, 0.1),
     "blink": (0.5, 0.0, 1.0),
     "saccade": (0.1, 0.0, 1.0),
     "sem": (0.15, 0.0, 1.0),
+    "artefact": (1.0, 1.0, 2.0),  # body-movement / sweat swings, seen on every channel
     "slow_wave": (1.0, 0.6, 0.45),
 }
 #: Fraction of an epoch covered by slow waves: N3 per AASM >= 20 %; a little in N2 (< 20 %).
 _SW_FRACTION = {_N2: (0.0, 0.12), _N3: (0.2, 0.7)}
-_SW_HALF_AMP_UV = 55.0  # typical half peak-to-peak on Fpz-Cz at gain 1
-_SW_MIN_HALF_AMP_UV = 40.0  # AASM: > 75 µV peak-to-peak, whatever the subject gain
+_SW_HALF_AMP_UV = 50.0  # typical half peak-to-peak on Fpz-Cz at gain 1
+_SW_MIN_HALF_AMP_UV = 45.0  # AASM: > 75 µV peak-to-peak, whatever the subject gain
 
 # --- 1-Hz channels -------------------------------------------------------------------------------
 _EMG_UV = np.array([2.9, 2.0, 1.9, 1.85, 0.32, 2.9, 4.0])  # rectified submental EMG level by stage
@@ -295,10 +306,14 @@ def _texture_components(channel: str, profile: SubjectProfile) -> np.ndarray:
 
 def _colored_blocks(psd: np.ndarray, rng: np.random.Generator, band: slice = slice(None)) -> np.ndarray:
     """Gaussian blocks [n, _M] whose one-sided PSD (µV²/Hz) on ``_FREQS[band]`` is ``psd``."""
-    nf = len(_FREQS)
-    spec = np.zeros((psd.shape[0], nf), dtype=np.complex128)
-    z = rng.standard_normal((2,) + psd.shape)
-    spec[:, band] = (z[0] + 1j * z[1]) * np.sqrt(psd * (_FS * _M / 4.0))
+    # single precision halves the cost of the dominant step; the signals need no more
+    z = rng.standard_normal(psd.shape + (2,), dtype=np.float32)  # real, imaginary parts
+    z *= np.sqrt(psd * (_FS * _M / 4.0)).astype(np.float32)[..., None]
+    if band == slice(None):
+        spec = z.view(np.complex64)[..., 0]
+    else:
+        spec = np.zeros((psd.shape[0], len(_FREQS)), dtype=np.complex64)
+        spec[:, band] = z.view(np.complex64)[..., 0]
     return np.fft.irfft(spec, n=_M, axis=1)
 
 
@@ -344,8 +359,8 @@ def _mixed(values: np.ndarray, stages, plan, tr, w2) -> np.ndarray:
 
 # --- Transients --------------------------------------------------------------------------------------
 #: Typical amplitudes (µV, peak; K-complex: negative peak) at gain 1 on the channel with gain 1.
-_AMP_UV = {"spindle": 10.0, "kcomplex": 80.0, "vertex": 40.0, "sawtooth": 25.0, "blink": 120.0,
-           "saccade": 110.0, "rem": 140.0, "sem": 80.0}
+_AMP_UV = {"spindle": 10.0, "kcomplex": 80.0, "vertex": 40.0, "sawtooth": 25.0, "blink": 150.0,
+           "saccade": 170.0, "rem": 180.0, "sem": 150.0, "artefact": 60.0}
 
 
 class _Night:
@@ -388,11 +403,20 @@ class _Night:
         keep = rng.random(len(ep)) < w
         return np.sort(ep[keep] * _E + pos[keep])
 
-    def render(self, onsets: np.ndarray, waves: np.ndarray) -> np.ndarray:
-        """Sum of ``waves`` [n_events, L] placed at ``onsets`` on the night's 100-Hz timeline."""
-        idx = onsets[:, None] + np.arange(waves.shape[1])
-        ok = idx < self.n_samples
-        return np.bincount(idx[ok], weights=waves[ok], minlength=self.n_samples)
+    def render(self, events: list, channel: int) -> np.ndarray:
+        """Sum on the night's 100-Hz timeline of ``(kind, onsets, waves [n_events, L])`` events,
+        each scaled by its kind's gain for ``channel`` (one pass over the night, not one per kind)."""
+        idx, wts = [], []
+        for kind, onsets, waves in events:
+            g = _CHANNEL_GAINS[kind][channel]
+            if g and len(onsets):
+                i = (onsets[:, None] + np.arange(waves.shape[1])).ravel()
+                ok = i < self.n_samples
+                idx.append(i[ok])
+                wts.append(g * waves.ravel()[ok])
+        if not idx:
+            return np.zeros(self.n_samples)
+        return np.bincount(np.concatenate(idx), weights=np.concatenate(wts), minlength=self.n_samples)
 
 
 def _gauss(t, centre, sd):
@@ -441,13 +465,13 @@ def _sawtooth_trains(k, rng, prof):
 
 def _blinks(k, rng, prof):
     """Monophasic blink potentials (~0.2-0.4 s) with the recorder's high-pass undershoot."""
-    t = np.arange(80) / _FS
-    sd = rng.uniform(0.05, 0.09, (k, 1))
+    t = np.arange(120) / _FS
+    sd = rng.uniform(0.08, 0.14, (k, 1))
     amp = _AMP_UV["blink"] * prof.eog_gain * rng.uniform(0.5, 1.6, (k, 1))
-    return amp * (_gauss(t, 0.2, sd) - 0.2 * _gauss(t, 0.2 + 3 * sd, 3 * sd))
+    return amp * (_gauss(t, 0.35, sd) - 0.2 * _gauss(t, 0.35 + 3 * sd, 3 * sd))
 
 
-def _saccades(k, rng, prof, amp_uv, rise=(0.015, 0.04)):
+def _saccades(k, rng, prof, amp_uv, rise=(0.03, 0.08)):
     """Fast step-like eye-movement potentials decaying with the 0.5-Hz high-pass (tau 0.32 s)."""
     t = np.arange(150) / _FS
     tau = rng.uniform(*rise, (k, 1))
@@ -465,6 +489,14 @@ def _slow_eye_movements(k, rng, prof):
     return amp * np.where(t < d, np.sin(np.pi * t / d), 0.0)
 
 
+def _artefacts(k, rng, prof):
+    """Slow, large biphasic swings of body movement or sweating (1-4 s), mostly in wake."""
+    t = np.arange(400) / _FS
+    d = rng.uniform(1.0, 4.0, (k, 1))
+    amp = _AMP_UV["artefact"] * rng.uniform(0.5, 1.8, (k, 1)) * np.where(rng.random((k, 1)) < 0.5, -1, 1)
+    return amp * np.where(t < d, np.sin(2 * np.pi * t / d) * np.sin(np.pi * t / d), 0.0)
+
+
 def _rem_bursts(night: _Night) -> tuple[np.ndarray, np.ndarray]:
     """Onsets and waves of rapid eye movements: bursts of 2-6 sharp, alternating deflections."""
     rng = night.rng
@@ -476,7 +508,7 @@ def _rem_bursts(night: _Night) -> tuple[np.ndarray, np.ndarray]:
     gaps[first] = 0  # offsets restart at each burst
     off = np.cumsum(gaps)
     off -= np.repeat(off[np.cumsum(k) - k], k)
-    waves = _saccades(len(start), rng, night.profile, _AMP_UV["rem"], rise=(0.01, 0.025))
+    waves = _saccades(len(start), rng, night.profile, _AMP_UV["rem"], rise=(0.04, 0.1))
     # conjugate movements alternate left/right within a burst
     alt = np.where((np.arange(len(start)) - first) % 2 == 0, 1.0, -1.0)
     waves = np.abs(waves) * (alt * np.sign(rng.standard_normal(len(bursts))).repeat(k))[:, None]
@@ -484,49 +516,55 @@ def _rem_bursts(night: _Night) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _slow_waves(night: _Night) -> np.ndarray:
-    """Slow waves (0.6-1.5 Hz, > 75 µV p-p) covering a per-epoch fraction of N3 (and some N2).
+    """Slow waves (0.5-2 Hz, > 75 µV p-p) covering a per-epoch fraction of N3 (and some N2).
 
-    Each epoch's coverage is split into 1-3 non-overlapping bouts, so the AASM 20 % criterion holds
-    exactly for pure N3 epochs.  Returns the Fpz-Cz waveform, [n, _E].
+    Each epoch's coverage is split into 1-3 non-overlapping bouts inside the epoch, so the AASM
+    20 % criterion holds for pure N3 epochs.  Only epochs with slow waves are synthesised.
+    Returns the Fpz-Cz waveform, [n, _E].
     """
     rng, prof, n, tr = night.rng, night.profile, night.n, night.tr
+    margin, smooth = 15, 25  # samples kept free at epoch edges; 0.25-s soft bout edges
 
-    def gate(stage_codes, epochs):
-        lo = np.zeros(len(epochs))
-        hi = np.zeros(len(epochs))
-        for s, (a, b) in _SW_FRACTION.items():
-            lo[stage_codes == s], hi[stage_codes == s] = a, b
+    def gate(stage_codes):
+        """Slow-wave gate [len(stage_codes), _E] of epochs scored ``stage_codes``."""
+        lo = np.zeros(len(stage_codes))
+        hi = np.zeros(len(stage_codes))
+        for st, (a, b) in _SW_FRACTION.items():
+            lo[stage_codes == st], hi[stage_codes == st] = a, b
         p = rng.uniform(lo, hi)
-        nb = rng.integers(1, 4, len(epochs))
-        ok = p > 0
-        ep, p, nb = epochs[ok], p[ok], nb[ok]
-        rep = np.repeat(np.arange(len(ep)), nb)
-        j = np.arange(len(rep)) - np.repeat(np.cumsum(nb) - nb, nb)
-        sub = _E / nb[rep]
-        length = p[rep] * sub
-        start = ep[rep] * _E + j * sub + rng.random(len(rep)) * (sub - length)
-        d = np.zeros(night.n_samples + 1)
-        np.add.at(d, start.astype(np.int64), 1.0)
-        np.add.at(d, (start + length).astype(np.int64), -1.0)
-        g = np.minimum(np.cumsum(d[:-1]), 1.0)
-        c = np.concatenate([[0.0], np.cumsum(g)])  # 0.25-s moving average: soft bout edges
-        w = 25
-        g[w // 2:-(w - w // 2) + 1 or None] = (c[w:] - c[:-w]) / w
-        return g.reshape(n, _E)
+        nb = rng.integers(1, 4, len(stage_codes))
+        out = np.zeros((len(stage_codes), _E))
+        rows = np.nonzero(p > 0)[0]
+        if len(rows) == 0:
+            return out
+        k = nb[rows]
+        rep = np.repeat(np.arange(len(rows)), k)
+        j = np.arange(len(rep)) - np.repeat(np.cumsum(k) - k, k)
+        sub = _E / k[rep]
+        length = p[rows][rep] * sub
+        start = j * sub + margin + rng.random(len(rep)) * (sub - length - 2 * margin)
+        edges = rep * (_E + 1) + np.concatenate([start, start + length]).astype(np.int64).reshape(2, -1)
+        d = np.bincount(edges.ravel(), weights=np.repeat([1.0, -1.0], len(rep)),
+                        minlength=len(rows) * (_E + 1)).reshape(len(rows), _E + 1)
+        g = np.minimum(np.cumsum(d[:, :_E], axis=1), 1.0)
+        c = np.concatenate([np.zeros((len(rows), 1)), np.cumsum(g, axis=1)], axis=1)
+        g[:, smooth // 2:_E - smooth + smooth // 2 + 1] = (c[:, smooth:] - c[:, :-smooth]) / smooth
+        out[rows] = g
+        return out
 
-    g = gate(night.stages, np.arange(n))
+    g = gate(night.stages)
     if len(tr):
-        g2 = gate(night.plan.secondary[tr], tr)[tr]
-        g[tr] = g[tr] * (1.0 - night.w2) + g2 * night.w2
-    if not g.any():
-        return g
-    half = np.maximum(_SW_HALF_AMP_UV * prof.gain * rng.lognormal(0.0, 0.2, n), _SW_MIN_HALF_AMP_UV)
-    n_sec = night.n_samples // int(_FS)
-    f = rng.uniform(0.6, 1.5, n_sec)
-    phase = 2 * np.pi * np.cumsum(np.repeat(f, int(_FS))) / _FS
-    knots = np.repeat(half, int(EPOCH_SEC)) * rng.uniform(1.0, 1.3, n_sec)
-    amp = np.interp(np.arange(night.n_samples), np.arange(n_sec) * _FS + _FS / 2, knots)
-    return (g.ravel() * amp * np.sin(phase)).reshape(n, _E)
+        g[tr] = g[tr] * (1.0 - night.w2) + gate(night.plan.secondary[tr]) * night.w2
+    rows = np.nonzero(g.any(axis=1))[0]
+    half = np.maximum(_SW_HALF_AMP_UV * prof.gain * rng.lognormal(0.0, 0.2, len(rows)),
+                      _SW_MIN_HALF_AMP_UV)
+    secs = int(EPOCH_SEC)
+    f = np.clip(rng.lognormal(0.0, 0.35, (len(rows), secs)), 0.6, 2.0)  # smooth 0.5-2 Hz spectrum
+    phase = 2 * np.pi * np.cumsum(np.repeat(f, int(_FS), axis=1), axis=1) / _FS
+    knots = (half[:, None] * rng.uniform(1.0, 1.3, (len(rows), secs))).ravel()
+    amp = np.interp(np.arange(len(rows) * _E), np.arange(len(knots)) * _FS + _FS / 2, knots)
+    g[rows] *= amp.reshape(len(rows), _E) * np.sin(phase)
+    return g
 
 
 # --- Synthesis ---------------------------------------------------------------------------------------
@@ -553,7 +591,8 @@ def _fast_channels(night: _Night) -> dict[str, np.ndarray]:
     fb = _FREQS[_ALPHA_BAND][None, :]
 
     def alpha_psd(codes):
-        fa = prof.alpha_peak_hz + _ALPHA_SHIFT_HZ[codes] + rng.normal(0.0, 0.25, len(codes))
+        fa = (prof.alpha_peak_hz + _ALPHA_SHIFT_HZ[codes] + rng.normal(0.0, 0.35, len(codes))
+              - _ALPHA_SLOWING[codes] * max(prof.alpha_peak_hz - 8.7, 0.0))
         return _gauss(fb, fa[:, None], _ALPHA_SD_HZ) / (np.sqrt(2 * np.pi) * _ALPHA_SD_HZ)
 
     alpha = _stage_process(alpha_psd, rng, plan, stages, tr, w2, _ALPHA_BAND)
@@ -573,13 +612,10 @@ def _fast_channels(night: _Night) -> dict[str, np.ndarray]:
         out[ch] += g * sw
     del sw
 
-    flat = {ch: x.reshape(-1) for ch, x in out.items()}  # views: events add in place
+    events = []
 
     def add(kind, onsets, waves):
-        r = night.render(onsets, waves)
-        for ch, g in zip(FAST_CHANNELS, _CHANNEL_GAINS[kind]):
-            if g:
-                flat[ch] += g * r
+        events.append((kind, onsets, waves))
 
     kc = night.onsets(_RATES["kcomplex"])
     sp = night.onsets(_RATES["spindle"], prof.spindle_rate)
@@ -587,13 +623,14 @@ def _fast_channels(night: _Night) -> dict[str, np.ndarray]:
     add("spindle", sp, _spindles(len(sp), rng, prof))
     add("kcomplex", kc, _kcomplexes(len(kc), rng, prof))
     for kind, make in (("vertex", _vertex_waves), ("sawtooth", _sawtooth_trains),
-                       ("blink", _blinks), ("sem", _slow_eye_movements)):
+                       ("blink", _blinks), ("sem", _slow_eye_movements), ("artefact", _artefacts)):
         on = night.onsets(_RATES[kind])
         add(kind, on, make(len(on), rng, prof))
     on = night.onsets(_RATES["saccade"])
     add("saccade", on, _saccades(len(on), rng, prof, _AMP_UV["saccade"]))
     add("saccade", *_rem_bursts(night))
-    return {ch: np.clip(x, *PHYSICAL_RANGES[ch]) for ch, x in flat.items()}
+    return {ch: np.clip(out[ch].reshape(-1) + night.render(events, c), *PHYSICAL_RANGES[ch])
+            for c, ch in enumerate(FAST_CHANNELS)}
 
 
 def _smooth_knots(rng, n_out, every, sd):

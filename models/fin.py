@@ -1,0 +1,269 @@
+"""Feature Imitating Networks (FINs): small nets pre-trained to compute entropy and band power.
+
+A FIN (Saba et al., 2021, arXiv:2110.04831) is a network trained, before the task, to output a
+closed-form feature of its input; used inside a larger model it brings that feature (and the
+layers that compute it) as an initialisation that the task can fine-tune. Here:
+
+* ``entropy``: :func:`models.features.shannon_entropy` (bits, 32 bins over the epoch's range);
+* ``bandpower``: :func:`models.features.relative_log_band_powers` (log10 relative power in
+  δ θ α σ β, Welch): a 5-output regression.
+
+Both are pre-trained on :mod:`datasets.fin_synthetic` signals (targets computed exactly on the same
+float32 samples), deterministically, and cached under ``<cache>/fin/<kind>-<key>.pt``, the key a hash
+of :class:`FINConfig` and :data:`FIN_VERSION`; :func:`load_fin` builds them on demand (one process
+at a time, under a file lock, so parallel fold jobs wait for one pre-training instead of repeating
+it). ``sleepbench fin pretrain`` / ``fin report`` are the command-line faces.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from datasets.cache import atomic_write_bytes, config_key, default_cache_dir
+from datasets.fin_synthetic import synthetic_signals
+
+from .features import FEATURES, compute_feature
+
+#: Bump when the architecture or the training code changes what a cached FIN contains.
+FIN_VERSION = 1
+N_SAMPLES = 3000  # 30 s at 100 Hz
+
+
+class FINModule(nn.Module):
+    """A FIN: input ``x`` [batch, 3000] µV (30 s at 100 Hz) -> the feature [batch, n_outputs].
+
+    The input is standardised per epoch first (both features are gain- and offset-invariant, so
+    nothing is lost and a 1-µV and a 300-µV epoch look alike to the layers). Two paths:
+
+    * amplitude distribution: two pointwise (1x1) convolutions of the standardised samples, pooled
+      by mean and max over time: soft histogram counts and the extremes that set the bin range;
+    * spectrum: four strided 1-D convolutions (kernels 15, 9, 9, 7; strides 3, 3, 3, 2; receptive
+      field 2.7 s), pooled as log mean square per channel (learned band energies) and mean.
+
+    The pooled features go through ``Linear -> GELU`` to the embedding (``embed_dim``, default 32;
+    :meth:`embed`), and a linear head to the standardised target; :meth:`forward` undoes the target
+    standardisation so its output is in the feature's units. The embedding is what FIN-ViViT fuses:
+    the feature is a linear function of it, and so reachable by a linear fusion head.
+    """
+
+    def __init__(self, n_outputs: int, width: int = 16, embed_dim: int = 32):
+        super().__init__()
+        w = int(width)
+        self.n_outputs, self.embed_dim = int(n_outputs), int(embed_dim)
+        self.point = nn.Sequential(nn.Conv1d(1, w, 1), nn.GELU(), nn.Conv1d(w, w, 1), nn.GELU())
+        self.conv = nn.Sequential(
+            nn.Conv1d(1, w // 2, 15, stride=3), nn.GELU(),
+            nn.Conv1d(w // 2, w, 9, stride=3), nn.GELU(),
+            nn.Conv1d(w, 2 * w, 9, stride=3), nn.GELU(),
+            nn.Conv1d(2 * w, 2 * w, 7, stride=2))
+        self.mlp = nn.Sequential(nn.Linear(2 * w + 4 * w, self.embed_dim), nn.GELU())
+        self.head = nn.Linear(self.embed_dim, self.n_outputs)
+        self.register_buffer("target_mean", torch.zeros(self.n_outputs))
+        self.register_buffer("target_std", torch.ones(self.n_outputs))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` [batch, 3000] µV -> embedding [batch, embed_dim]."""
+        if x.ndim != 2:
+            raise ValueError(f"a FIN takes [batch, n_samples], got {tuple(x.shape)}")
+        x = x.float()
+        # 1e-3 µV floor: a flat epoch becomes all zeros rather than noise divided by ~0
+        z = ((x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True) + 1e-3))[:, None]
+        p = self.point(z)
+        c = self.conv(z)
+        pooled = torch.cat([p.mean(-1), p.amax(-1), torch.log(c.square().mean(-1) + 1e-4),
+                            F.gelu(c).mean(-1)], dim=1)
+        return self.mlp(pooled)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` [batch, 3000] µV -> feature estimate [batch, n_outputs] (feature units)."""
+        return self.head(self.embed(x)) * self.target_std + self.target_mean
+
+
+@dataclass(frozen=True)
+class FINConfig:
+    """Pre-training of one FIN: synthetic data size, optimisation, architecture."""
+
+    kind: str = "entropy"
+    seed: int = 0
+    n_train: int = 16000        # synthetic training signals
+    n_valid: int = 2000         # held-out synthetic signals (model selection and the report)
+    epochs: int = 12
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    width: int = 16
+    embed_dim: int = 32
+
+    def key(self) -> str:
+        return config_key("fin", FIN_VERSION, asdict(self))
+
+
+def build_fin(kind: str, config: FINConfig | None = None, seed: int = 0) -> FINModule:
+    """A FIN of ``kind`` with random weights (``seed``), target statistics left at (0, 1)."""
+    if kind not in FEATURES:
+        raise ValueError(f"unknown FIN kind {kind!r}: choose from {tuple(FEATURES)}")
+    config = config or FINConfig(kind=kind)
+    torch.manual_seed(seed)
+    return FINModule(len(FEATURES[kind][1]), width=config.width, embed_dim=config.embed_dim)
+
+
+def synthetic_set(kind: str, n: int, seed: int, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic signals [n, 3000] float32 and their exact ``kind`` features [n, k] float32."""
+    x = synthetic_signals(n, seed=seed, start=start)
+    return x, compute_feature(kind, x).astype(np.float32)
+
+
+def _evaluate(module: FINModule, x: np.ndarray, y: np.ndarray) -> dict:
+    from sklearn.metrics import mean_absolute_error, r2_score
+
+    with torch.inference_mode():
+        module.eval()
+        pred = torch.cat([module(torch.from_numpy(x[i:i + 1024])) for i in range(0, len(x), 1024)]).numpy()
+    return {"r2": float(r2_score(y, pred)), "mae": float(mean_absolute_error(y, pred)), "n": int(len(y))}
+
+
+def train_fin(config: FINConfig, progress: bool = False) -> tuple[FINModule, dict]:
+    """Pre-train a FIN from scratch (deterministic for a config); returns it and its history.
+
+    MSE on standardised targets, AdamW with cosine decay, the weights of the best held-out
+    synthetic R² kept.
+    """
+    from tqdm.auto import tqdm
+
+    from benchmark.training import seed_everything
+
+    seed_everything(config.seed)
+    x, y = synthetic_set(config.kind, config.n_train, config.seed)
+    xv, yv = synthetic_set(config.kind, config.n_valid, config.seed, start=config.n_train)
+    module = build_fin(config.kind, config, seed=config.seed)
+    mean, std = y.mean(0), y.std(0) + 1e-6
+    module.target_mean.copy_(torch.from_numpy(mean))
+    module.target_std.copy_(torch.from_numpy(std))
+    xt, yt = torch.from_numpy(x), torch.from_numpy((y - mean) / std)
+    steps = -(-len(x) // config.batch_size)
+    opt = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps * config.epochs)
+    rng = np.random.default_rng(config.seed)
+    best, history, t0 = None, [], time.perf_counter()
+    for ep in tqdm(range(config.epochs), desc=f"FIN {config.kind}", disable=not progress, unit="pass"):
+        module.train()
+        order = torch.from_numpy(rng.permutation(len(x)))
+        total = 0.0
+        for i in range(0, len(x), config.batch_size):
+            idx = order[i:i + config.batch_size]
+            loss = F.mse_loss(module.head(module.embed(xt[idx])), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        val = _evaluate(module, xv, yv)
+        history.append({"pass": ep, "train_mse": total / len(x), "valid_r2": val["r2"]})
+        if best is None or val["r2"] > best[0]:
+            best = (val["r2"], {k: v.clone() for k, v in module.state_dict().items()})
+    module.load_state_dict(best[1])
+    info = {"config": asdict(config), "version": FIN_VERSION, "history": history,
+            "synthetic": _evaluate(module, xv, yv), "train_seconds": time.perf_counter() - t0}
+    return module.eval(), info
+
+
+@contextmanager
+def _lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def fin_path(config: FINConfig, cache_dir: Path | None = None) -> Path:
+    return Path(cache_dir or default_cache_dir()) / "fin" / f"{config.kind}-{config.key()}.pt"
+
+
+def pretrain_fin(kind: str, seed: int = 0, cache_dir: Path | None = None,
+                 config: FINConfig | None = None, progress: bool = True) -> FINModule:
+    """The pre-trained FIN of ``kind``: loaded from the cache, or trained once and cached."""
+    config = replace(config or FINConfig(), kind=kind, seed=seed)
+    path = fin_path(config, cache_dir)
+    with _lock(path.with_suffix(".lock")):
+        if not path.is_file():
+            module, info = train_fin(config, progress=progress)
+            buf = io.BytesIO()
+            torch.save({"state_dict": module.state_dict(), "info": info}, buf)
+            atomic_write_bytes(path, buf.getvalue())
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    module = build_fin(kind, config, seed=seed)
+    module.load_state_dict(blob["state_dict"])
+    module.info = blob["info"]
+    return module.eval()
+
+
+def load_fin(kind: str, pretrained: bool = True, cache_dir: Path | None = None, seed: int = 0,
+             config: FINConfig | None = None) -> FINModule:
+    """A FIN for a fused model: pre-trained (cached) or, for the control, randomly initialised.
+
+    The random control still gets the target statistics of a fixed synthetic sample, so the two
+    differ only in the weights that pre-training sets.
+    """
+    if pretrained:
+        return pretrain_fin(kind, seed=seed, cache_dir=cache_dir, config=config, progress=False)
+    config = replace(config or FINConfig(), kind=kind, seed=seed)
+    module = build_fin(kind, config, seed=seed)
+    _, y = synthetic_set(kind, 512, seed=10_000 + seed)
+    module.target_mean.copy_(torch.from_numpy(y.mean(0)))
+    module.target_std.copy_(torch.from_numpy(y.std(0) + 1e-6))
+    return module.eval()
+
+
+def real_epochs(real_dir: Path, cache_dir: Path | None = None) -> np.ndarray:
+    """EEG Fpz-Cz epochs [n, 3000] µV of the real night SC4001E0 after default preprocessing."""
+    from datasets.sleep_edf import SleepEDF
+
+    ds = SleepEDF(real_dir, subjects=[0], cache_dir=cache_dir)
+    if "SC4001E0" not in {r.name for r in ds.records}:
+        raise FileNotFoundError(f"{real_dir}: the real night SC4001E0 is not there (or is corrupt)")
+    return ds.load("SC4001E0").x[:, 0]
+
+
+def fin_report(real_dir: Path | None = None, cache_dir: Path | None = None,
+               kinds=tuple(FEATURES), config: FINConfig | None = None) -> dict:
+    """Imitation quality per FIN: R² and MAE on held-out synthetic signals and on real epochs.
+
+    ``real`` compares the FIN with the exact feature of every epoch of SC4001E0 (EEG Fpz-Cz,
+    default preprocessing); it is absent, with the reason, when ``real_dir`` does not hold that
+    night. R² of a multi-output FIN is the mean of its outputs' R² (``r2_score`` uniform average);
+    ``per_output`` lists each.
+    """
+    from sklearn.metrics import r2_score
+
+    real_x = None
+    if real_dir is not None:
+        real_x = real_epochs(Path(real_dir), cache_dir)
+    report = {}
+    for kind in kinds:
+        module = pretrain_fin(kind, cache_dir=cache_dir, config=config, progress=True)
+        entry = {"synthetic": module.info["synthetic"]}
+        if real_x is not None:
+            y = compute_feature(kind, real_x).astype(np.float32)
+            entry["real"] = _evaluate(module, real_x, y)
+            with torch.inference_mode():
+                pred = module(torch.from_numpy(real_x)).numpy()
+            names = FEATURES[kind][1]
+            entry["real"]["per_output"] = {n: float(r2_score(y[:, i], pred[:, i])) for i, n in enumerate(names)}
+        else:
+            entry["real"] = "no real data given (--data-dir with SC4001E0)"
+        entry["train_seconds"] = round(module.info["train_seconds"], 1)
+        report[kind] = entry
+    return report

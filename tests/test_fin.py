@@ -1,0 +1,103 @@
+"""Feature Imitating Networks: exact features, synthetic data, pre-training, caching, report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy.signal import welch
+from scipy.stats import entropy
+
+from datasets.fin_synthetic import synthetic_signals
+from models.features import BANDS, relative_log_band_powers, shannon_entropy
+from models.fin import FINConfig, fin_path, fin_report, load_fin, pretrain_fin
+
+#: A few-second pre-training for tests (the default config is the benchmark's).
+SMALL = FINConfig(n_train=1500, n_valid=300, epochs=4, batch_size=64)
+
+
+def test_entropy_equals_histogram_definition():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.standard_normal((20, 3000)) * 30, rng.uniform(-5, 5, (5, 3000))])
+    ref = [entropy(np.histogram(row, bins=32)[0], base=2) for row in x]
+    np.testing.assert_allclose(shannon_entropy(x), ref, atol=1e-12)
+    assert shannon_entropy(np.full(3000, 7.0)) == 0.0
+    # invariant to gain and offset, bounded by log2(32)
+    np.testing.assert_allclose(shannon_entropy(3 * x + 10), shannon_entropy(x), atol=1e-9)
+    assert shannon_entropy(x).max() <= 5.0
+
+
+def test_band_powers_follow_welch():
+    rng = np.random.default_rng(1)
+    t = np.arange(3000) / 100
+    x = 40 * np.sin(2 * np.pi * 10 * t) + rng.standard_normal(3000)  # alpha dominates
+    rel = relative_log_band_powers(x)
+    assert np.argmax(rel) == 2 and rel[2] > -0.05
+    f, p = welch(x, fs=100, nperseg=400)
+    total = p[(f >= 0.5) & (f < 30)].sum()
+    for i, (_, lo, hi) in enumerate(BANDS):
+        assert rel[i] == pytest.approx(np.log10(max(p[(f >= lo) & (f < hi)].sum() / total, 1e-6)))
+    np.testing.assert_allclose(relative_log_band_powers(5 * x), rel, atol=1e-9)
+
+
+def test_synthetic_signals_are_deterministic_and_broad():
+    a = synthetic_signals(200, seed=3)
+    b = synthetic_signals(50, seed=3, start=150)
+    np.testing.assert_array_equal(a[150:], b)
+    assert a.dtype == np.float32 and a.shape == (200, 3000)
+    rms = a.std(1)
+    assert rms.max() > 100 and np.median(rms) < 50      # µV range of real EEG
+    h = shannon_entropy(a)
+    assert h.min() < 1.0 < 4.5 < h.max()                 # flat / clipped ... Gaussian-like
+
+
+@pytest.mark.parametrize("kind", ["entropy", "bandpower"])
+def test_pretraining_imitates_and_is_cached(tmp_path, kind):
+    fin = pretrain_fin(kind, cache_dir=tmp_path, config=SMALL, progress=False)
+    assert fin.info["synthetic"]["r2"] > 0.5, fin.info["synthetic"]
+    path = fin_path(FINConfig(**{**SMALL.__dict__, "kind": kind}), tmp_path)
+    assert path.is_file()
+    mtime = path.stat().st_mtime_ns
+    again = pretrain_fin(kind, cache_dir=tmp_path, config=SMALL, progress=False)  # from the cache
+    assert path.stat().st_mtime_ns == mtime
+    x = torch.from_numpy(synthetic_signals(8, seed=99))
+    with torch.no_grad():
+        torch.testing.assert_close(fin(x), again(x))
+        assert fin.embed(x).shape == (8, 32)
+
+
+def test_pretraining_is_deterministic(tmp_path):
+    a = pretrain_fin("entropy", cache_dir=tmp_path / "a", config=SMALL, progress=False)
+    b = pretrain_fin("entropy", cache_dir=tmp_path / "b", config=SMALL, progress=False)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+
+
+def test_random_control_differs_only_in_weights(tmp_path):
+    pre = load_fin("bandpower", pretrained=True, cache_dir=tmp_path, config=SMALL)
+    rnd = load_fin("bandpower", pretrained=False, cache_dir=tmp_path, config=SMALL)
+    assert [k for k, _ in pre.named_parameters()] == [k for k, _ in rnd.named_parameters()]
+    assert not torch.equal(pre.head.weight, rnd.head.weight)
+    torch.testing.assert_close(pre.target_mean, rnd.target_mean, atol=0.3, rtol=0.3)
+
+
+def test_report_on_the_real_night(tmp_path, real_dir):
+    report = fin_report(real_dir, cache_dir=tmp_path, config=SMALL)
+    assert set(report) == {"entropy", "bandpower"}
+    for kind, parts in report.items():
+        real = parts["real"]
+        assert real["n"] == 841                              # every real epoch of SC4001E0
+        assert np.isfinite(real["r2"]) and real["mae"] >= 0
+    assert len(report["bandpower"]["real"]["per_output"]) == 5
+    json.dumps(report)
+
+
+def test_report_cli_without_real_data(tmp_path, monkeypatch, capsys):
+    from benchmark import cli
+
+    monkeypatch.setattr("models.fin.FINConfig", lambda **kw: FINConfig(**{**SMALL.__dict__, **kw}))
+    assert cli.main(["fin", "report", "--json", "--cache-dir", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "r2" in out["entropy"]["synthetic"] and isinstance(out["bandpower"]["real"], str)

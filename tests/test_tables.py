@@ -1,0 +1,252 @@
+"""benchmark.tables / benchmark.figures on fake run records written in the runner's schema."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
+
+from benchmark.metrics import epoch_metrics, grouped_metrics
+from benchmark.protocols import load_protocol
+from benchmark.stats import paired_comparison
+from benchmark.tables import MixedRecordsError, build_tables, format_summary, write_tables
+from datasets.sleep_edf import STAGES
+
+QUICK = load_protocol("quick")  # real name and hash: the expected folds come from the committed file
+SKILL = {"majority": 0.0, "cnn": 0.75, "vivit": 0.85}  # share of epochs predicted right on purpose
+
+
+def write_run(root: Path, model: str, seed: int, fold: int, *, protocol: dict = QUICK,
+              source: str = "surrogate", phash: str | None = None, kind: str | None = None,
+              n_params: int = 1234, fit_s: float = 10.0, checksum: str = "a") -> None:
+    """One fold record (json + npz) as the runner writes it; predictions from a seeded rng."""
+    test = protocol["folds"][fold]["test"]
+    rng = np.random.default_rng([seed, fold, sum(map(ord, model))])
+    parts = []
+    for s in test:
+        for night in (1, 2):
+            n = 60 + 7 * s + night  # unequal nights, so pooled and per-subject numbers differ
+            truth = np.random.default_rng([s, night]).choice(5, n, p=[0.25, 0.08, 0.4, 0.12, 0.15])
+            parts.append((s, night, truth, f"SC4{s:02d}{night}E0"))
+    y_true = np.concatenate([p[2] for p in parts])
+    if SKILL[model] == 0:
+        y_pred = np.full_like(y_true, 2)
+    else:
+        y_pred = np.where(rng.random(len(y_true)) < SKILL[model], y_true, rng.integers(0, 5, len(y_true)))
+    subject = np.concatenate([np.full(len(p[2]), p[0]) for p in parts])
+    night = np.concatenate([np.full(len(p[2]), p[1]) for p in parts])
+    epoch = np.concatenate([np.arange(len(p[2])) for p in parts])
+    recording = np.concatenate([np.full(len(p[2]), p[3]) for p in parts]).astype(str)
+    base = root / "runs" / protocol["name"] / model / f"seed-{seed}" / f"fold-{fold}"
+    base.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(base.with_suffix(".npz"), y_true=y_true, y_pred=y_pred,
+                        proba=np.eye(5, dtype=np.float32)[y_pred], subject=subject, night=night,
+                        epoch=epoch, recording=recording)
+    record = {
+        "schema": 1, "config_hash": "x" * 20,
+        "protocol": {"name": protocol["name"], "version": protocol["version"],
+                     "hash": phash or protocol["hash"], "title": protocol["title"],
+                     "kind": kind or protocol["kind"]},
+        "dataset": {"source": source, "channels": ["EEG Fpz-Cz"], "sfreq": 100.0, "epoch_sec": 30.0,
+                    "wake_margin_min": 30.0, "checksums": {p[3]: [checksum, "h"] for p in parts}},
+        "model": {"name": model, "params": {}, "n_params": n_params, "description": "fake"},
+        "seed": seed, "fold": fold,
+        "subjects": {k: protocol["folds"][fold][k] for k in ("train", "valid", "test")},
+        "metrics": {"pooled": epoch_metrics(y_true, y_pred),
+                    "per_subject": grouped_metrics(y_true, y_pred, subject),
+                    "per_night": grouped_metrics(y_true, y_pred, recording)},
+        "n_test_epochs": int(len(y_true)), "timing": {"fit_s": fit_s + fold, "predict_s": 0.1},
+        "environment": {"python": "3.11", "packages": {}, "git_commit": "abc123", "platform": "x"},
+        "created": "2026-11-25T07:00:00+00:00",
+    }
+    base.with_suffix(".json").write_text(json.dumps(record))
+
+
+def make_results(root: Path, models=("majority", "cnn"), seeds=(0, 1), folds=(0, 1, 2), **kw) -> Path:
+    for m in models:
+        for s in seeds:
+            for f in folds:
+                write_run(root, m, s, f, **kw)
+    return root
+
+
+def _npz(root, protocol, model, seed):
+    files = sorted((root / "runs" / protocol / model / f"seed-{seed}").glob("fold-*.npz"))
+    zs = [np.load(f) for f in files]
+    return {k: np.concatenate([z[k] for z in zs]) for k in ("y_true", "y_pred", "subject")}
+
+
+def _macro_f1(t, p):
+    return f1_score(t, p, average="macro", labels=range(5), zero_division=0)
+
+
+@pytest.fixture
+def results(tmp_path) -> Path:
+    return make_results(tmp_path / "results")
+
+
+def test_files_written_and_figures_are_png(results):
+    paths = write_tables(results)
+    tables = results / "tables"
+    for suffix in (".md", ".tex", ".csv"):
+        assert tables / f"quick{suffix}" in paths and (tables / f"quick{suffix}").stat().st_size > 0
+    pngs = [p for p in paths if p.suffix == ".png"]
+    names = {p.name for p in pngs}
+    assert {"confusion-cnn.png", "confusion-majority.png", "per-class-f1.png"} <= names
+    first_night = f"SC4{QUICK['folds'][0]['test'][0]:02d}1E0"
+    assert f"hypnogram-{first_night}.png" in names
+    for p in pngs:
+        assert p.parent == tables / "figures" / "quick"
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_out_dir_overrides_tables_folder(results, tmp_path):
+    paths = write_tables(results, out_dir=tmp_path / "elsewhere", figures=False)
+    assert {p.parent for p in paths} == {tmp_path / "elsewhere"}
+    assert not (results / "tables").exists()
+
+
+def test_csv_round_trips_with_numbers_computed_from_the_npz(results):
+    write_tables(results, figures=False)
+    df = pd.read_csv(results / "tables" / "quick.csv", comment="#").set_index("model")
+    assert set(df.index) == {"majority", "cnn"}
+    assert df.loc["majority", "reference"] and not df.loc["cnn", "reference"]  # no vivit -> majority
+    subject_mf1 = {}
+    for model in ("majority", "cnn"):
+        per_seed = [_npz(results, "quick", model, s) for s in (0, 1)]
+        acc = [accuracy_score(z["y_true"], z["y_pred"]) for z in per_seed]
+        kap = [cohen_kappa_score(z["y_true"], z["y_pred"]) if model != "majority" else 0.0 for z in per_seed]
+        mf1 = [_macro_f1(z["y_true"], z["y_pred"]) for z in per_seed]
+        row = df.loc[model]
+        assert row["accuracy"] == pytest.approx(np.mean(acc))
+        assert row["accuracy_sd"] == pytest.approx(np.std(acc, ddof=1), abs=1e-12)
+        assert row["kappa"] == pytest.approx(np.mean(kap), abs=1e-12)
+        assert row["macro_f1"] == pytest.approx(np.mean(mf1))
+        per_class = np.mean([f1_score(z["y_true"], z["y_pred"], average=None, labels=range(5),
+                                      zero_division=0) for z in per_seed], axis=0)
+        assert [row[f"f1_{s}"] for s in STAGES] == pytest.approx(per_class)
+        # per subject: score per seed, averaged over seeds, then mean/sd over the 6 subjects
+        subjects = sorted(set(per_seed[0]["subject"].tolist()))
+        subject_mf1[model] = np.array([np.mean([_macro_f1(z["y_true"][z["subject"] == s],
+                                                          z["y_pred"][z["subject"] == s])
+                                                for z in per_seed]) for s in subjects])
+        assert row["n_subjects"] == len(subjects) == 6
+        assert row["subject_macro_f1_mean"] == pytest.approx(subject_mf1[model].mean())
+        assert row["subject_macro_f1_sd"] == pytest.approx(subject_mf1[model].std(ddof=1))
+        assert row["fit_s"] == pytest.approx(10 + 11 + 12)  # summed over folds, mean over seeds
+        assert row["seeds"] == 2 and row["folds_found_min"] == row["folds_expected"] == 3
+        assert row["complete"]
+    cnn = df.loc["cnn"]
+    d = subject_mf1["cnn"] - subject_mf1["majority"]
+    assert cnn["n_pairs"] == 6  # subjects, not epochs
+    assert cnn["delta_macro_f1"] == pytest.approx(d.mean())
+    assert cnn["p_wilcoxon"] == pytest.approx(stats.wilcoxon(d).pvalue)
+    assert cnn["p_exact"] == pytest.approx(2 / 64)  # cnn beats majority on all 6 subjects
+    assert cnn["d_z"] == pytest.approx(d.mean() / d.std(ddof=1))
+    ref = paired_comparison(subject_mf1["cnn"], subject_mf1["majority"], seed=0)
+    assert (cnn["ci_low"], cnn["ci_high"]) == pytest.approx((ref.ci_low, ref.ci_high))
+    assert cnn["ci_low"] < cnn["delta_macro_f1"] < cnn["ci_high"]
+    assert np.isnan(df.loc["majority", "delta_macro_f1"])
+
+
+def _tex_rows(tex: str) -> tuple[str, list[str]]:
+    spec = re.search(r"\\begin\{tabular\}\{([lrc]+)\}", tex).group(1)
+    body = tex[tex.index(r"\toprule"):tex.index(r"\bottomrule")]
+    rows = [ln for ln in body.splitlines() if ln.rstrip().endswith(r"\\")]
+    return spec, rows
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for m in re.finditer(r"(?<!\\)[{}]", text):
+        depth += 1 if m.group() == "{" else -1
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def test_latex_is_booktabs_with_consistent_columns(results):
+    write_tables(results, figures=False)
+    tex = (results / "tables" / "quick.tex").read_text()
+    assert tex.index(r"\toprule") < tex.index(r"\midrule") < tex.index(r"\bottomrule")
+    spec, rows = _tex_rows(tex)
+    assert len(rows) == 1 + 2  # header + two models
+    for row in rows:
+        assert len(re.findall(r"(?<!\\)&", row)) == len(spec) - 1
+    assert _balanced(tex)
+    assert tex.count(r"\begin{") == tex.count(r"\end{")
+    assert QUICK["hash"] in tex and "SURROGATE" in tex
+    assert "±" not in tex and "κ" not in tex  # pdflatex-safe: symbols become math
+
+
+def test_markdown_header_names_hash_and_says_surrogate(results):
+    write_tables(results, figures=False)
+    md = (results / "tables" / "quick.md").read_text()
+    title = md.splitlines()[0]
+    assert title.startswith("# ") and "surrogate" in title.lower()
+    assert "SURROGATE" in md and QUICK["hash"] in md
+    for text in ("EEG Fpz-Cz", "100 Hz", "30 s", "quick v1", "Test subjects:** 6", "abc123", "Seeds:** 0, 1"):
+        assert text in md
+    table = [ln for ln in md.splitlines() if ln.startswith("|")]
+    assert len(table) == 2 + 2 and "ΔMF1" in table[0] and "p (exact)" in table[0]
+    assert "majority (ref.)" in md
+
+
+def test_real_source_is_not_labelled_surrogate_and_within_night_is_a_sanity_check(tmp_path):
+    real = make_results(tmp_path / "real", models=("vivit", "cnn"), seeds=(0,), source="sleep-edf-cassette")
+    md = build_tables(real)["quick"].to_markdown()
+    assert "SURROGATE" not in md and "sleep-edf-cassette" in md
+    assert "vivit (ref.)" in md and "±" in md  # subject spread still shown with one seed
+    night = make_results(tmp_path / "night", seeds=(0,), kind="within-night")
+    t = build_tables(night)["quick"]
+    assert "within-night sanity check" in t.title.lower() and "not a benchmark" in t.title.lower()
+    assert "MF1/block" in t.to_markdown()
+
+
+def test_a_protocol_mixing_dataset_sources_is_rejected(results):
+    write_run(results, "vivit", 0, 0, source="sleep-edf-cassette")
+    with pytest.raises(MixedRecordsError, match="dataset source"):
+        write_tables(results)
+    assert not (results / "tables").exists()  # nothing half-written
+
+
+def test_a_protocol_mixing_versions_or_files_is_rejected(tmp_path):
+    root = make_results(tmp_path / "a", seeds=(0,))
+    write_run(root, "vivit", 0, 0, phash="0" * 64)
+    with pytest.raises(MixedRecordsError, match="protocol hash"):
+        build_tables(root)
+    root = make_results(tmp_path / "b", seeds=(0,))
+    write_run(root, "vivit", 0, 0, checksum="changed")
+    with pytest.raises(MixedRecordsError, match="checksums differ"):
+        build_tables(root)
+
+
+def test_missing_folds_are_flagged(results):
+    for seed in (0, 1):
+        for suffix in (".json", ".npz"):
+            (results / "runs/quick/cnn" / f"seed-{seed}" / f"fold-2{suffix}").unlink()
+    write_tables(results, figures=False)
+    md = (results / "tables" / "quick.md").read_text()
+    assert "cnn (2/3 folds)" in md and "Incomplete" in md
+    df = pd.read_csv(results / "tables" / "quick.csv", comment="#").set_index("model")
+    assert not df.loc["cnn", "complete"] and df.loc["cnn", "folds_found_min"] == 2
+    assert df.loc["cnn", "n_pairs"] == 4  # only the subjects both models were tested on
+    assert "(2/3 folds)" in (results / "tables" / "quick.tex").read_text()
+
+
+def test_reference_choice_and_omitted_comparisons(tmp_path):
+    root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))
+    assert build_tables(root)["quick"].reference == "vivit"
+    t = build_tables(root, reference="cnn")["quick"]
+    assert t.reference == "cnn" and t.frame.loc[t.frame["model"] == "vivit", "delta_macro_f1"].item() > 0
+    none = build_tables(root, reference="absent")["quick"]
+    assert none.reference is None and "delta_macro_f1" not in none.frame
+    assert "ΔMF1" not in none.to_markdown() and "comparisons omitted" in none.to_markdown()
+    summary = format_summary(build_tables(root))
+    assert "vivit" in summary and "MF1" in summary and len(summary.splitlines()) == 4

@@ -1,0 +1,219 @@
+"""ViViT module and entries (``models/vivit.py``): shapes, amplitude kept, fusion path, determinism, fits.
+
+Most tests use small synthetic recordings (stage-dependent spectra made with numpy); one fit runs
+on the surrogate Sleep-EDF set when its generator is available. No timing assertions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import f1_score
+
+from benchmark.epochs import EpochSet
+from benchmark.registry import discover, make_entry
+from datasets.sleep_edf import Recording
+from models.vivit import LOG_STD, ViViT, ViViTModule, ViViTSeed
+
+SFREQ, N_SAMPLES = 100.0, 3000
+#: relative amplitude of (0.5-2, 2-4, 4-8, 8-12, 12-16, 16-30 Hz) per stage W, N1, N2, N3, REM
+_SHAPES = np.array([[0.6, 0.5, 0.5, 2.0, 0.5, 1.2], [0.8, 0.8, 1.6, 0.6, 0.4, 0.6],
+                    [1.2, 1.0, 1.2, 0.4, 1.5, 0.4], [4.0, 2.0, 0.8, 0.3, 0.3, 0.2],
+                    [0.7, 0.7, 1.3, 0.8, 0.3, 0.9]])
+_EDGES = [(0.5, 2), (2, 4), (4, 8), (8, 12), (12, 16), (16, 30)]
+
+
+def synthetic_recording(n_epochs: int, seed: int, n_channels: int = 1) -> Recording:
+    """A sticky stage sequence with stage-dependent spectra (µV, 100 Hz, 30-s epochs)."""
+    rng = np.random.default_rng(seed)
+    y = np.empty(n_epochs, np.int8)
+    y[0] = 0
+    for i in range(1, n_epochs):
+        y[i] = y[i - 1] if rng.random() < 0.85 else rng.integers(5)
+    freqs = np.fft.rfftfreq(N_SAMPLES, 1 / SFREQ)
+    shape = np.zeros((5, len(freqs)))
+    for k, (lo, hi) in enumerate(_EDGES):
+        shape[:, (freqs >= lo) & (freqs < hi)] = _SHAPES[:, [k]]
+    x = np.empty((n_epochs, n_channels, N_SAMPLES), np.float32)
+    for c in range(n_channels):
+        spec = np.fft.rfft(rng.standard_normal((n_epochs, N_SAMPLES)), axis=1) * shape[y]
+        x[:, c] = np.fft.irfft(spec, n=N_SAMPLES, axis=1) * 8.0 * rng.uniform(0.8, 1.25)
+    return Recording(f"SYN{seed}", seed, 1, x, y, 30.0 * np.arange(n_epochs))
+
+
+def synthetic_set(n_recordings: int, n_epochs: int, seed: int, n_channels: int = 1) -> EpochSet:
+    recs = [synthetic_recording(n_epochs, seed * 100 + i, n_channels) for i in range(n_recordings)]
+    return EpochSet(recs, SFREQ, ("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal")[:n_channels])
+
+
+def macro_f1(y, p) -> float:
+    return f1_score(y, p, average="macro", labels=range(5), zero_division=0)
+
+
+def raw(batch: int, seq_len: int, n_channels: int = 1, seed: int = 0) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).normal(0, 20, (batch, seq_len, n_channels, N_SAMPLES))
+                            .astype(np.float32))
+
+
+# --- module ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("layout", ["context", "seed"])
+@pytest.mark.parametrize("attention", ["factorised", "joint"])
+@pytest.mark.parametrize("pool", ["mean", "cls"])
+def test_shapes(layout, attention, pool):
+    module = ViViTModule(2, N_SAMPLES, SFREQ, layout=layout, seq_len=6, attention=attention, pool=pool).eval()
+    with torch.inference_mode():
+        for seq_len in (6, 3, 1):  # shorter windows: the harness's short-recording path
+            x = raw(3, seq_len, 2)
+            assert module(x).shape == (3, seq_len, 5)
+            assert module.epoch_embedding(x).shape == (3, seq_len, module.d_model)
+        with pytest.raises(ValueError):
+            module(raw(1, 2, 3))  # wrong channel count
+        if layout == "context":
+            with pytest.raises(ValueError):
+                module(raw(1, 7, 2))  # longer than the positional table
+
+
+def test_context_seq_len_one_and_spectrogram_grid():
+    module = ViViTModule(1, N_SAMPLES, SFREQ, layout="context", seq_len=1).eval()
+    with torch.inference_mode():
+        assert module(raw(4, 1)).shape == (4, 1, 5)
+        video = module.video(raw(2, 1))
+    assert video.shape == (2, 1, 1, 60, 30)  # [S, C, frames, 0.5-30 Hz in 0.5-Hz bins, 30 s]
+    np.testing.assert_allclose(module.spectrogram.freqs[[0, -1]], [0.5, 30.0])
+    seed = ViViTModule(1, N_SAMPLES, SFREQ, layout="seed")
+    assert seed.video(raw(2, 1)).shape == (2, 1, 12, 38, 5)  # 12 windows of 256 samples
+    starts = seed.window_index[:, 0].numpy()
+    assert starts[0] == 0 and starts[-1] + 256 == N_SAMPLES  # the whole epoch, not its first 20 s
+    with pytest.raises(ValueError):
+        ViViTModule(layout="context", tubelet=(2, 20, 5))  # would merge epochs
+
+
+def test_tubelet_embedding_equals_conv3d():
+    for layout in ("context", "seed"):
+        module = ViViTModule(2, N_SAMPLES, SFREQ, layout=layout, seq_len=4, tubelet=(1, 7, 4) if layout == "context" else (5, 7, 3))
+        video = module.video(raw(2, 4, 2))
+        with torch.no_grad():
+            torch.testing.assert_close(module.tubelet_tokens(video), module.tubelet_conv(video),
+                                       rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", ["context", "seed"])
+def test_amplitude_is_kept(layout):
+    """No per-epoch normalisation: doubling the signal shifts every feature by log10(4) / LOG_STD."""
+    x = raw(2, 3)
+    exact = ViViTModule(1, N_SAMPLES, SFREQ, layout=layout, seq_len=3, log_offset=1e-9)
+    with torch.no_grad():
+        v1, v2 = exact.video(x), exact.video(2 * x)
+    np.testing.assert_allclose((v2 - v1).numpy(), math.log10(4.0) / LOG_STD, atol=1e-4)
+    assert float(v1.std()) > 0.3  # features are not squashed to a constant range
+    module = ViViTModule(1, N_SAMPLES, SFREQ, layout=layout, seq_len=3)  # default offset 1e-3 µV²/Hz
+    with torch.no_grad():
+        d = (module.video(2 * x) - module.video(x)).numpy()
+    assert abs(np.median(d) - math.log10(4.0) / LOG_STD) < 1e-3 and np.mean(np.abs(d - np.median(d)) < 1e-2) > 0.97
+    with torch.no_grad():
+        assert not torch.allclose(module(x), module(2 * x))
+
+
+def test_extra_fusion_path():
+    module = ViViTModule(1, N_SAMPLES, SFREQ, layout="context", seq_len=5, extra_dim=7).eval()
+    x, extra = raw(3, 5), torch.randn(3, 5, 7)
+    with torch.no_grad():
+        out = module(x, extra)
+        assert out.shape == (3, 5, 5)
+        assert not torch.allclose(out, module(x, torch.zeros_like(extra)))  # extra reaches the head
+        expected = module.head(torch.cat([module.epoch_embedding(x), extra], dim=-1))
+        torch.testing.assert_close(out, expected)
+    with pytest.raises(ValueError):
+        module(x)  # extra is required when extra_dim > 0
+    with pytest.raises(ValueError):
+        ViViTModule(seq_len=5)(x, extra)  # and refused when extra_dim == 0
+
+
+def test_default_parameter_counts_under_one_million():
+    for name in ("vivit", "vivit-seed"):
+        entry = make_entry(name, seed=0)
+        for n_channels in (1, 3):
+            module = entry.build_module(n_channels, N_SAMPLES)
+            n = sum(p.numel() for p in module.parameters())
+            assert 20_000 < n <= 1_000_000, (name, n_channels, n)
+
+
+# --- entries ---------------------------------------------------------------------------------------
+
+def test_registered_with_recipe_parameters():
+    entries = discover()
+    assert entries["vivit"].cls is ViViT and entries["vivit-seed"].cls is ViViTSeed
+    assert entries["vivit"].kind == "deep"
+    params = ViViT().get_params()
+    for key in ("seed", "layout", "seq_len", "attention", "d_model", "depth", "heads", "tubelet",
+                "dropout", "max_epochs", "batch_size", "lr", "weight_decay", "patience",
+                "class_weight", "max_train_seconds", "steps_per_epoch"):
+        assert key in params
+    assert ViViT().recipe().seq_len == ViViT().seq_len > 1
+    assert ViViTSeed().recipe().seq_len == 1 and ViViTSeed().layout == "seed"
+    entry = make_entry("vivit", seed=1, params={"attention": "joint", "seq_len": 4})
+    assert entry.build_module(1, N_SAMPLES).attention == "joint"
+
+
+def test_subclass_builds_fusion_module():
+    class Fused(ViViT):  # what fin-vivit does: the same trunk with a wider head
+        def build_module(self, n_channels, n_samples):
+            return self.build_vivit(n_channels, n_samples, extra_dim=4)
+
+    module = Fused(seq_len=3).build_module(1, N_SAMPLES)
+    assert module.extra_dim == 4 and module.head.in_features == module.d_model + 4
+
+
+@pytest.fixture(scope="module")
+def syn():
+    return synthetic_set(3, 120, seed=1), synthetic_set(1, 120, seed=2), synthetic_set(2, 120, seed=3)
+
+
+QUICK = dict(max_epochs=3, steps_per_epoch=6, max_train_seconds=None)
+
+
+@pytest.mark.parametrize("name", ["vivit", "vivit-seed"])
+def test_fit_is_deterministic(syn, name):
+    train, valid, test = syn
+    a = make_entry(name, seed=3, params=dict(QUICK, max_epochs=2)).fit(train, valid).predict_proba(test)
+    b = make_entry(name, seed=3, params=dict(QUICK, max_epochs=2)).fit(train, valid).predict_proba(test)
+    assert a.shape == (len(test), 5)
+    np.testing.assert_allclose(a.sum(1), 1.0, atol=1e-5)
+    assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("name,params", [("vivit", {}), ("vivit-seed", {}),
+                                         ("vivit", {"attention": "joint", "seq_len": 5})])
+def test_short_fit_beats_chance_on_synthetic(syn, name, params):
+    train, valid, test = syn
+    entry = make_entry(name, seed=0, params=dict(QUICK, **params)).fit(train, valid)
+    f1 = macro_f1(test.y, entry.predict(test))
+    assert f1 > 0.4, f1
+    assert entry.n_params() <= 1_000_000
+
+
+def test_multichannel_fit(syn):
+    train, valid, test = (synthetic_set(2, 60, seed=s, n_channels=2) for s in (4, 5, 6))
+    entry = make_entry("vivit", seed=0, params=dict(QUICK, max_epochs=1)).fit(train, valid)
+    assert entry.predict_proba(test).shape == (len(test), 5)
+
+
+def test_short_fit_beats_chance_on_surrogate(tmp_path):
+    try:
+        from datasets.surrogate import SurrogateSpec, generate
+    except ImportError as err:  # the surrogate signal generator is not there yet
+        pytest.skip(f"surrogate generator unavailable: {err}")
+    from datasets.sleep_edf import SleepEDF
+
+    generate(tmp_path / "data", SurrogateSpec(subjects=3, nights=1, hours=1.5, seed=0), progress=False)
+    recs = sorted(SleepEDF(tmp_path / "data", cache_dir=tmp_path / "cache"), key=lambda r: r.subject)
+    assert len(recs) == 3
+    train, valid, test = (EpochSet([r], SFREQ, ("EEG Fpz-Cz",)) for r in recs)
+    entry = make_entry("vivit", seed=0, params=dict(max_epochs=8, max_train_seconds=None)).fit(train, valid)
+    pred = entry.predict(test)
+    f1, acc = macro_f1(test.y, pred), float(np.mean(pred == test.y))
+    assert f1 > 0.3, (f1, acc)  # chance macro-F1 is <= 0.2
