@@ -19,16 +19,20 @@ log = logging.getLogger(__name__)
 
 def surrogate_dir(spec: dict, cache_dir: Path | None = None) -> Path:
     """Where the surrogate set of ``spec`` lives in the cache (one folder per spec)."""
-    return Path(cache_dir or default_cache_dir()) / "surrogate" / config_key(spec)
+    from datasets.surrogate import GENERATOR_VERSION
+
+    # the generator's version is in the key: a new generator never reuses an older set
+    return Path(cache_dir or default_cache_dir()) / "surrogate" / config_key(spec, GENERATOR_VERSION)
 
 
 def ensure_surrogate(spec: dict, cache_dir: Path | None = None, n_jobs: int = 1) -> Path:
     """Generate the protocol's surrogate set into the cache unless it is already there."""
-    from datasets.surrogate import SurrogateSpec, generate
+    from datasets.surrogate import GENERATOR_VERSION, SurrogateSpec, generate
 
     out = surrogate_dir(spec, cache_dir)
     manifest = read_surrogate_manifest(out)
-    if manifest is None or manifest["spec"] != spec:
+    if (manifest is None or manifest["spec"] != spec
+            or manifest.get("generator_version") != GENERATOR_VERSION):
         log.warning("generating surrogate data %s into %s", spec, out)
         generate(out, SurrogateSpec(**spec), n_jobs=n_jobs)
     return out

@@ -35,6 +35,7 @@ class TrainRecipe:
     steps_per_epoch: int | None = None      # cap on batches per pass (CPU budget)
     grad_clip: float = 1.0
     schedule: str = "cosine"      # "cosine" or "constant"
+    gain_augment: float | None = None  # scale each training window by a log-uniform factor in [1/a, a]
 
 
 def seed_everything(seed: int) -> None:
@@ -117,7 +118,12 @@ def fit_module(module: torch.nn.Module, train: EpochSet, valid: EpochSet, recipe
         for i in range(0, len(starts), recipe.batch_size):
             s = starts[i:i + recipe.batch_size]
             idx = torch.from_numpy(s[:, None] + np.arange(recipe.seq_len)[None])
-            logits = module(_batch(x, s, recipe.seq_len))
+            xb = _batch(x, s, recipe.seq_len)
+            if recipe.gain_augment:  # amplitude differs between subjects and amplifiers
+                log_a = np.log(recipe.gain_augment)
+                gain = np.exp(rng.uniform(-log_a, log_a, len(s))).astype(np.float32)
+                xb = xb * torch.from_numpy(gain)[:, None, None, None]
+            logits = module(xb)
             loss = loss_fn(logits.reshape(-1, N_CLASSES), y[idx].reshape(-1))
             opt.zero_grad()
             loss.backward()
@@ -125,7 +131,7 @@ def fit_module(module: torch.nn.Module, train: EpochSet, valid: EpochSet, recipe
             opt.step()
             if sched:
                 sched.step()
-            total += float(loss) * len(s)
+            total += float(loss.detach()) * len(s)
         val_f1 = (f1_score(valid.y, predict_module(module, valid, recipe.seq_len).argmax(1),
                            average="macro", labels=range(N_CLASSES), zero_division=0)
                   if len(valid) else -float(total))

@@ -42,7 +42,7 @@ PSG_SIGNALS = (
     ("Event marker", 1, "", (-2047, 2048), (-2047, 2048), "Marker button", "Hold during 2 seconds"),
 )
 EPOCH_SEC = 30.0
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: signals calibrated against SC4001E0 (datasets.surrogate_signals)
 
 
 @dataclass(frozen=True)

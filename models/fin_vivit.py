@@ -46,19 +46,28 @@ class FeatureBranch(nn.Module):
     """
 
     def __init__(self, fins: tuple[str, ...], pretrained: bool, freeze: bool, oracle: bool,
-                 cache_dir=None):
+                 cache_dir=None, seed: int = 0, fin_config: dict | None = None):
         super().__init__()
         self.oracle = oracle
+        self.fin_config = fin_config
         self.freeze = freeze
         self.fins = nn.ModuleDict()
-        if oracle:
-            self.out_dim = (1 if "entropy" in fins else 0) + (5 if "bandpower" in fins else 0)
-            self.kinds = tuple(fins)
-            return
-        from .fin import load_fin
+        if oracle:  # exact features, standardised by fixed constants (as the FINs' targets are)
+            from .fin import target_stats
 
+            self.kinds = tuple(fins)
+            stats = [target_stats(kind) for kind in self.kinds]
+            self.register_buffer("feat_mean", torch.from_numpy(np.concatenate([m for m, _ in stats])))
+            self.register_buffer("feat_std", torch.from_numpy(np.concatenate([s for _, s in stats])))
+            self.out_dim = int(self.feat_mean.numel())
+            return
+        from .fin import FINConfig, load_fin
+
+        config = FINConfig(**fin_config) if fin_config else None
         for kind in fins:
-            fin = load_fin(kind, pretrained=pretrained, cache_dir=cache_dir)
+            # one pre-training (seed 0) serves every run; the random control's init follows the seed
+            fin = load_fin(kind, pretrained=pretrained, cache_dir=cache_dir,
+                           seed=0 if pretrained else seed, config=config)
             if freeze:
                 fin.requires_grad_(False)
             self.fins[kind] = fin
@@ -85,6 +94,7 @@ class FeatureBranch(nn.Module):
             if "bandpower" in self.kinds:
                 parts.append(relative_log_band_powers(arr))
             feats = torch.from_numpy(np.concatenate(parts, axis=1).astype(np.float32))
+            feats = (feats - self.feat_mean) / self.feat_std
         else:
             feats = torch.cat([fin.embed(eeg) for fin in self.fins.values()], dim=-1)
         return feats.reshape(b, length, -1)
@@ -106,27 +116,31 @@ class FINViViT(ViViT):
     """ViViT fused per epoch with pre-trained entropy and band-power FINs (fine-tuned)."""
 
     def __init__(self, seed: int = 0, fins: tuple = FIN_KINDS, pretrained: bool = True,
-                 freeze: bool = False, oracle: bool = False, layout: str = "context",
+                 freeze: bool = False, oracle: bool = False, fin_config: dict | None = None,
+                 layout: str = "context",
                  seq_len: int = 10, attention: str = "factorised", d_model: int = 64, depth=(2, 1),
                  heads: int = 4, mlp_ratio: float = 2.0, tubelet=None, dropout: float = 0.1,
-                 pool: str = "mean", max_epochs: int = 25, batch_size: int = 32, lr: float = 2e-3,
+                 pool: str = "mean", max_epochs: int = 25, batch_size: int = 16, lr: float = 2e-3,
                  weight_decay: float = 0.05, patience: int = 6, class_weight: bool = True,
-                 max_train_seconds: float | None = 35.0, steps_per_epoch: int | None = 40):
+                 max_train_seconds: float | None = None, steps_per_epoch: int | None = 40,
+                 gain_augment: float | None = None):
         super().__init__(seed=seed, layout=layout, seq_len=seq_len, attention=attention,
                          d_model=d_model, depth=depth, heads=heads, mlp_ratio=mlp_ratio,
                          tubelet=tubelet, dropout=dropout, pool=pool, max_epochs=max_epochs,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, patience=patience,
                          class_weight=class_weight, max_train_seconds=max_train_seconds,
-                         steps_per_epoch=steps_per_epoch)
+                         steps_per_epoch=steps_per_epoch, gain_augment=gain_augment)
         self.fins = fins
         self.pretrained = pretrained
         self.freeze = freeze
         self.oracle = oracle
+        self.fin_config = fin_config
 
     def build_module(self, n_channels: int, n_samples: int) -> nn.Module:
         if n_samples != 3000:
             raise ValueError(f"FINs take 30-s epochs at 100 Hz (3000 samples), got {n_samples}")
-        branch = FeatureBranch(tuple(self.fins), self.pretrained, self.freeze, self.oracle)
+        branch = FeatureBranch(tuple(self.fins), self.pretrained, self.freeze, self.oracle,
+                               seed=self.seed, fin_config=self.fin_config)
         torch.manual_seed(self.seed)  # the trunk's init does not depend on how the FINs were built
         return FINViViTModule(self.build_vivit(n_channels, n_samples, extra_dim=branch.out_dim), branch)
 

@@ -202,18 +202,18 @@ def test_multichannel_fit(syn):
     assert entry.predict_proba(test).shape == (len(test), 5)
 
 
-def test_short_fit_beats_chance_on_surrogate(tmp_path):
-    try:
-        from datasets.surrogate import SurrogateSpec, generate
-    except ImportError as err:  # the surrogate signal generator is not there yet
-        pytest.skip(f"surrogate generator unavailable: {err}")
+@pytest.mark.parametrize("name,batch_size", [("vivit", 8), ("vivit-seed", 256)])
+def test_short_fit_beats_chance_on_surrogate(small_surrogate, tmp_path, name, batch_size):
+    """Train on 1.5 subjects (4.5 h), validate on another night, test on an unseen subject."""
     from datasets.sleep_edf import SleepEDF
 
-    generate(tmp_path / "data", SurrogateSpec(subjects=3, nights=1, hours=1.5, seed=0), progress=False)
-    recs = sorted(SleepEDF(tmp_path / "data", cache_dir=tmp_path / "cache"), key=lambda r: r.subject)
-    assert len(recs) == 3
-    train, valid, test = (EpochSet([r], SFREQ, ("EEG Fpz-Cz",)) for r in recs)
-    entry = make_entry("vivit", seed=0, params=dict(max_epochs=8, max_train_seconds=None)).fit(train, valid)
+    recs = {(r.subject, r.night): r for r in SleepEDF(small_surrogate, cache_dir=tmp_path)}
+    assert len(recs) == 6
+    train = EpochSet([recs[0, 1], recs[0, 2], recs[1, 1]], SFREQ, ("EEG Fpz-Cz",))
+    valid = EpochSet([recs[1, 2]], SFREQ, ("EEG Fpz-Cz",))
+    test = EpochSet([recs[2, 1], recs[2, 2]], SFREQ, ("EEG Fpz-Cz",))
+    entry = make_entry(name, seed=0, params=dict(max_epochs=8, max_train_seconds=None,
+                                                    batch_size=batch_size)).fit(train, valid)
     pred = entry.predict(test)
     f1, acc = macro_f1(test.y, pred), float(np.mean(pred == test.y))
     assert f1 > 0.3, (f1, acc)  # chance macro-F1 is <= 0.2

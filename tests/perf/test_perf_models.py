@@ -1,0 +1,65 @@
+"""Model speed (``make bench``): inference and train-step throughput per deep entry on CPU.
+
+Each benchmark processes a fixed batch of 30-s epochs; pytest-benchmark records the time and
+``extra_info`` carries epochs/s and the parameter count (results/bench.json). Target from the
+design: >= 5,000 epochs/s inference for ``fin-vivit`` on 2 cores. Figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.registry import make_entry
+from benchmark.training import TrainRecipe
+
+ENTRIES = ("vivit", "vivit-seed", "fin-vivit", "fin-vivit-entropy", "fin-vivit-bandpower",
+           "vivit-oracle", "tinysleepnet")
+N_EPOCHS = 1280  # per call: 128 windows of 10 epochs
+
+
+def _module_and_batch(name):
+    entry = make_entry(name, seed=0)
+    module = entry.build_module(1, 3000)
+    seq_len = entry.recipe().seq_len
+    x = torch.from_numpy(np.random.default_rng(0).normal(0, 30, (N_EPOCHS // seq_len, seq_len, 1, 3000))
+                         .astype(np.float32))
+    return entry, module, x
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_inference_throughput(benchmark, name):
+    _, module, x = _module_and_batch(name)
+    module.eval()
+
+    def run():
+        with torch.inference_mode():
+            return module(x)
+
+    out = benchmark.pedantic(run, rounds=5, iterations=1, warmup_rounds=1)
+    assert out.shape[:2] == x.shape[:2]
+    benchmark.extra_info["epochs_per_s"] = N_EPOCHS / benchmark.stats.stats.median
+    benchmark.extra_info["params"] = int(sum(p.numel() for p in module.parameters()))
+    benchmark.extra_info["threads"] = torch.get_num_threads()
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_train_step_throughput(benchmark, name):
+    entry, module, x = _module_and_batch(name)
+    recipe: TrainRecipe = entry.recipe()
+    n = max(1, recipe.batch_size)  # one optimiser step on one batch of the entry's size
+    xb = x[:n]
+    y = torch.randint(0, 5, xb.shape[:2])
+    opt = torch.optim.AdamW(module.parameters(), lr=1e-4)
+    module.train()
+
+    def step():
+        loss = torch.nn.functional.cross_entropy(module(xb).reshape(-1, 5), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    benchmark.pedantic(step, rounds=5, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["epochs_per_s"] = xb.shape[0] * xb.shape[1] / benchmark.stats.stats.median
+    benchmark.extra_info["batch_epochs"] = int(xb.shape[0] * xb.shape[1])
