@@ -9,7 +9,7 @@ import torch
 from benchmark.registry import discover, make_entry
 from models.features import relative_log_band_powers, shannon_entropy
 from models.fin import FINConfig, load_fin, target_stats
-from tests.test_vivit import synthetic_set
+from tests.synthetic import synthetic_set
 
 #: A few-second FIN pre-training shared by these tests (cached in a per-session folder).
 SMALL = dict(n_train=1200, n_valid=200, epochs=2, batch_size=64)

@@ -11,46 +11,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import f1_score
 
 from benchmark.epochs import EpochSet
 from benchmark.registry import discover, make_entry
-from datasets.sleep_edf import Recording
 from models.vivit import LOG_STD, ViViT, ViViTModule, ViViTSeed
 
-SFREQ, N_SAMPLES = 100.0, 3000
-#: relative amplitude of (0.5-2, 2-4, 4-8, 8-12, 12-16, 16-30 Hz) per stage W, N1, N2, N3, REM
-_SHAPES = np.array([[0.6, 0.5, 0.5, 2.0, 0.5, 1.2], [0.8, 0.8, 1.6, 0.6, 0.4, 0.6],
-                    [1.2, 1.0, 1.2, 0.4, 1.5, 0.4], [4.0, 2.0, 0.8, 0.3, 0.3, 0.2],
-                    [0.7, 0.7, 1.3, 0.8, 0.3, 0.9]])
-_EDGES = [(0.5, 2), (2, 4), (4, 8), (8, 12), (12, 16), (16, 30)]
-
-
-def synthetic_recording(n_epochs: int, seed: int, n_channels: int = 1) -> Recording:
-    """A sticky stage sequence with stage-dependent spectra (µV, 100 Hz, 30-s epochs)."""
-    rng = np.random.default_rng(seed)
-    y = np.empty(n_epochs, np.int8)
-    y[0] = 0
-    for i in range(1, n_epochs):
-        y[i] = y[i - 1] if rng.random() < 0.85 else rng.integers(5)
-    freqs = np.fft.rfftfreq(N_SAMPLES, 1 / SFREQ)
-    shape = np.zeros((5, len(freqs)))
-    for k, (lo, hi) in enumerate(_EDGES):
-        shape[:, (freqs >= lo) & (freqs < hi)] = _SHAPES[:, [k]]
-    x = np.empty((n_epochs, n_channels, N_SAMPLES), np.float32)
-    for c in range(n_channels):
-        spec = np.fft.rfft(rng.standard_normal((n_epochs, N_SAMPLES)), axis=1) * shape[y]
-        x[:, c] = np.fft.irfft(spec, n=N_SAMPLES, axis=1) * 8.0 * rng.uniform(0.8, 1.25)
-    return Recording(f"SYN{seed}", seed, 1, x, y, 30.0 * np.arange(n_epochs))
-
-
-def synthetic_set(n_recordings: int, n_epochs: int, seed: int, n_channels: int = 1) -> EpochSet:
-    recs = [synthetic_recording(n_epochs, seed * 100 + i, n_channels) for i in range(n_recordings)]
-    return EpochSet(recs, SFREQ, ("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal")[:n_channels])
-
-
-def macro_f1(y, p) -> float:
-    return f1_score(y, p, average="macro", labels=range(5), zero_division=0)
+from tests.synthetic import N_SAMPLES, SFREQ, macro_f1, synthetic_set  # noqa: F401
 
 
 def raw(batch: int, seq_len: int, n_channels: int = 1, seed: int = 0) -> torch.Tensor:
