@@ -14,32 +14,65 @@ RESULTS     ?= results
 DATA_DIR    ?= data/sleep-edf
 REAL_DIR    ?= ../shared/data/sleep-edf
 SUITE       ?= full
+# Docker (make image / make benchmark)
+DOCKER      ?= docker
+IMAGE       ?= sleepbench:$(TORCH_VARIANT)
+TORCH_VARIANT ?= cpu
+TORCH_VERSION ?= 2.13.0
+DOCKER_NET  ?= --network=host
+GPUS        ?=
+CACHE_DIR   ?= $(HOME)/.cache/sleepbench
+LOCAL_WHEELS ?= /opt/wheels
 
-.PHONY: help install quick benchmark real-night surrogate tables test bench clean
+.PHONY: help install lock quick image benchmark benchmark-local real-night surrogate tables test bench clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo "variables: PYTHON=$(PYTHON) VENV=$(VENV) TORCH_SPEC=$(TORCH_SPEC) TORCH_PIP_ARGS=$(TORCH_PIP_ARGS)"
 	@echo "           SURROGATE_DIR=$(SURROGATE_DIR) SUBJECTS=$(SUBJECTS) HOURS=$(HOURS) JOBS=$(JOBS)"
 	@echo "           RESULTS=$(RESULTS) DATA_DIR=$(DATA_DIR) REAL_DIR=$(REAL_DIR) SUITE=$(SUITE)"
+	@echo "   docker: IMAGE=$(IMAGE) TORCH_VARIANT=$(TORCH_VARIANT) (cpu, or cu128 ... with GPUS=all)"
+	@echo "           DOCKER_NET=$(DOCKER_NET) CACHE_DIR=$(CACHE_DIR) LOCAL_WHEELS=$(LOCAL_WHEELS)"
 
 install: $(VENV)/.installed  ## create .venv and install sleepbench with its test extras
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[test,cluster]"
 	touch $@
 
 quick: install  ## quick suite end to end on surrogate data (generated when absent), then its table
 	$(BIN)/sleepbench run --suite quick --results $(RESULTS) --workers $(JOBS)
 	$(BIN)/sleepbench tables --results $(RESULTS) --protocol quick
 
-benchmark: install  ## SUITE (default full) on Sleep-EDF-20 in DATA_DIR, fetched through MNE when empty
-	@if [ "$$(find $(DATA_DIR) -name '*-PSG.edf' 2>/dev/null | head -1)" = "" ]; then \
+image:  ## build the Docker image IMAGE (torch TORCH_VARIANT; a torch wheel in LOCAL_WHEELS is used offline)
+	@if ls $(LOCAL_WHEELS)/torch-$(TORCH_VERSION)+$(TORCH_VARIANT)-*.whl >/dev/null 2>&1; then \
+	  mkdir -p wheels && cp -u $(LOCAL_WHEELS)/torch-$(TORCH_VERSION)+$(TORCH_VARIANT)-*.whl wheels/; fi
+	$(DOCKER) build $(DOCKER_NET) -t $(IMAGE) --build-arg TORCH_VERSION=$(TORCH_VERSION) \
+	  --build-arg TORCH_VARIANT=$(TORCH_VARIANT) --build-arg SLEEPBENCH_COMMIT=$$(git rev-parse HEAD 2>/dev/null) .
+
+DOCKER_RUN = $(DOCKER) run --rm $(DOCKER_NET) $(if $(GPUS),--gpus $(GPUS)) -u $$(id -u):$$(id -g) \
+	-v $(abspath $(RESULTS)):/results -v $(abspath $(CACHE_DIR)):/cache -v $(abspath $(DATA_DIR)):/data $(IMAGE)
+
+benchmark: image  ## SUITE (default full: Sleep-EDF-20 in DATA_DIR, fetched when empty; quick: surrogate) in Docker
+	mkdir -p $(RESULTS) $(CACHE_DIR) $(DATA_DIR)
+	@if [ "$(SUITE)" != "quick" ] && [ "$$(find $(DATA_DIR) -name '*-PSG.edf' 2>/dev/null | head -1)" = "" ]; then \
+	  echo "$(DATA_DIR) holds no PSG: fetching Sleep-EDF-20 through MNE"; \
+	  $(DOCKER_RUN) data fetch --data-dir /data --subjects 0-19; fi
+	$(DOCKER_RUN) run --suite $(SUITE) --data-dir /data --results /results --workers $(JOBS)
+	$(DOCKER_RUN) tables --results /results
+
+benchmark-local: install  ## the same as benchmark, in the local venv instead of Docker
+	@if [ "$(SUITE)" != "quick" ] && [ "$$(find $(DATA_DIR) -name '*-PSG.edf' 2>/dev/null | head -1)" = "" ]; then \
 	  $(BIN)/sleepbench data fetch --data-dir $(DATA_DIR) --subjects 0-19; fi
 	$(BIN)/sleepbench run --suite $(SUITE) --data-dir $(DATA_DIR) --results $(RESULTS) --workers $(JOBS)
 	$(BIN)/sleepbench tables --results $(RESULTS)
+
+lock: install  ## rewrite requirements.lock (the image's pinned dependencies) from the venv
+	{ sed -n '1,2p' requirements.lock; $(BIN)/pip freeze --exclude-editable | \
+	  grep -v -i -E '^(torch|pytest|pytest-benchmark|iniconfig|pluggy|py-cpuinfo2?|pygments|dask|distributed|.*tblib.*|msgpack|sortedcontainers|zict|locket|partd|toolz|tornado|psutil|click|pyarrow|importlib.metadata|zipp)=='; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 real-night: install  ## within-night sanity check on the real night SC4001E0 (REAL_DIR)
 	$(BIN)/sleepbench run --suite real-night --data-dir $(REAL_DIR) --results $(RESULTS) --workers $(JOBS)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
 DEFAULT_SURROGATE_DIR = Path("data/surrogate")
+DEFAULT_RESULTS = Path(os.environ.get("SLEEPBENCH_RESULTS", "results"))
 
 
 def parse_ints(text: str) -> list[int]:
@@ -171,7 +173,8 @@ def cmd_run(args) -> int:
                 threads=default_threads(args.workers))
     print(f"{protocol}: {len(models)} model(s) x {len(seeds)} seed(s) -> {len(jobs)} job(s); "
           f"records in {args.results}/runs/{protocol}", file=sys.stderr)
-    results = run(jobs, executor=args.executor, workers=args.workers, force=args.force)
+    options = {"address": args.address, "retries": args.retries} if args.executor == "dask" else {}
+    results = run(jobs, executor=args.executor, workers=args.workers, force=args.force, **options)
     print(summarize(results))
     return 1 if any(r.status == "failed" for r in results) else 0
 
@@ -264,17 +267,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", help="protocol name (benchmark/protocols)")
     p.add_argument("--models", help="comma-separated entry names (see `sleepbench models`)")
     p.add_argument("--seeds", help="e.g. 0,1,2 (default: the suite's, else 0)")
-    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                   help="results folder (default $SLEEPBENCH_RESULTS, else ./results)")
     p.add_argument("--data-dir", type=Path, default=None,
                    help="Sleep-EDF folder (Sleep-EDF protocols); surrogate protocols generate theirs")
     p.add_argument("--cache-dir", type=Path, default=None)
     p.add_argument("--workers", type=int, default=1, help="fold jobs in parallel")
-    p.add_argument("--executor", default="local", help="where jobs run (default: local processes)")
+    p.add_argument("--executor", default="local", choices=("local", "dask"),
+                   help="where jobs run: local processes (default) or a Dask cluster")
+    p.add_argument("--address", default=None,
+                   help="dask: scheduler HOST:PORT (default: a local cluster of --workers processes)")
+    p.add_argument("--retries", type=int, default=2, help="dask: retries of a job whose worker died")
     p.add_argument("--force", action="store_true", help="redo jobs that already have a record")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("tables", help="write tables and figures from the run records")
-    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                   help="results folder (default $SLEEPBENCH_RESULTS, else ./results)")
     p.add_argument("--reference", default=None, help="model the others are compared with")
     p.add_argument("--protocol", default=None, help="print only this protocol's table")
     p.set_defaults(func=cmd_tables)

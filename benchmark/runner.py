@@ -138,9 +138,11 @@ def plan(protocol: str, models: dict[str, dict], seeds: list[int], results_dir, 
     p = load_protocol(protocol)
     for m in models:
         get_entry(m)  # unknown names fail before any work starts
-    return [Job(protocol, m, s, f["fold"], dict(params), str(results_dir),
-                None if data_dir is None else str(data_dir),
-                None if cache_dir is None else str(cache_dir), threads)
+    def absolute(path):  # a job may run on another machine or in another working directory
+        return None if path is None else str(Path(path).resolve())
+
+    return [Job(protocol, m, s, f["fold"], dict(params), absolute(results_dir), absolute(data_dir),
+                absolute(cache_dir), threads)
             for m, params in models.items() for s in seeds for f in p["folds"]]
 
 

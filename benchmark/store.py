@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -64,6 +65,9 @@ def environment() -> dict:
 
 
 def git_commit() -> str | None:
+    """The checkout's commit (``-dirty`` with local changes), else ``$SLEEPBENCH_COMMIT`` (set in
+    the Docker image, which has no ``.git``), else None."""
+    baked = os.environ.get("SLEEPBENCH_COMMIT") or None
     root = Path(__file__).resolve().parents[1]
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
@@ -71,9 +75,9 @@ def git_commit() -> str | None:
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return None
+        return baked
     if out.returncode != 0:
-        return None
+        return baked
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 

@@ -30,3 +30,14 @@ def small_surrogate(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("surrogate")
     generate(out, SurrogateSpec(subjects=3, nights=2, hours=1.5, seed=7), progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def quick_cache(tmp_path_factory):
+    """The quick protocol's surrogate data, generated once into a test cache."""
+    from benchmark.protocol_data import open_protocol_data
+    from benchmark.protocols import load_protocol
+
+    cache = tmp_path_factory.mktemp("cache")
+    open_protocol_data(load_protocol("quick"), cache_dir=cache, n_jobs=2, progress=False)
+    return cache

@@ -66,17 +66,6 @@ def toy_plugin(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="session")
-def quick_cache(tmp_path_factory):
-    """The quick protocol's surrogate data, generated once into a test cache."""
-    from benchmark.protocol_data import open_protocol_data
-    from benchmark.protocols import load_protocol
-
-    cache = tmp_path_factory.mktemp("cache")
-    open_protocol_data(load_protocol("quick"), cache_dir=cache, n_jobs=2, progress=False)
-    return cache
-
-
 def _run(results, cache, models, seeds=(0,), **kw):
     models = models if isinstance(models, dict) else {m: {} for m in models}
     jobs = plan("quick", models, list(seeds), results, cache_dir=cache)
