@@ -139,3 +139,31 @@ def make_entry(name: str, seed: int, params: dict | None = None) -> Entry:
     if unknown:
         raise ValueError(f"model {name!r} has no parameter(s) {sorted(unknown)}; it takes {sorted(accepted)}")
     return info.cls(seed=seed, **(params or {}))
+
+
+def register_variant(name: str, base: type, doc: str, module_globals: dict, **defaults) -> type:
+    """Register a subclass of ``base`` that differs only in parameter defaults.
+
+    The subclass gets its own ``__init__`` signature (scikit-learn's ``get_params`` reads the
+    parameters from it), a class name derived from ``name`` placed in ``module_globals`` (so it
+    pickles), and ``doc`` as its docstring (the first line is what ``sleepbench models`` shows).
+    """
+    import inspect
+
+    sig = inspect.signature(base.__init__)
+    unknown = set(defaults) - set(sig.parameters)
+    if unknown:
+        raise TypeError(f"{base.__name__} has no parameter(s) {sorted(unknown)}")
+    new_sig = sig.replace(parameters=[p.replace(default=defaults.get(p.name, p.default))
+                                      for p in sig.parameters.values()])
+
+    def __init__(self, *args, **kwargs):
+        bound = new_sig.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        base.__init__(**bound.arguments)
+
+    __init__.__signature__ = new_sig
+    cls = type(name.title().replace("-", ""), (base,),
+               {"__init__": __init__, "__doc__": doc, "__module__": module_globals["__name__"]})
+    module_globals[cls.__name__] = cls
+    return register(name)(cls)

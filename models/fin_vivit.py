@@ -26,13 +26,11 @@ Reference: Saba SM et al. (2021) "Feature Imitating Networks", arXiv:2110.04831;
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 import torch
 from torch import nn
 
-from benchmark.registry import register
+from benchmark.registry import register, register_variant
 
 from .vivit import ViViT, ViViTModule
 
@@ -146,22 +144,7 @@ class FINViViT(ViViT):
 
 
 def _variant(name: str, doc: str, **defaults):
-    """Register a FINViViT with other defaults (its own ``__init__`` signature, as scikit-learn's
-    ``get_params`` reads parameters from the signature)."""
-    sig = inspect.signature(FINViViT.__init__)
-    new_sig = sig.replace(parameters=[p.replace(default=defaults.get(p.name, p.default))
-                                      for p in sig.parameters.values()])
-
-    def __init__(self, *args, **kwargs):
-        bound = new_sig.bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        FINViViT.__init__(**bound.arguments)
-
-    __init__.__signature__ = new_sig
-    cls = type(name.title().replace("-", ""), (FINViViT,), {"__init__": __init__, "__doc__": doc,
-                                                             "__module__": __name__})
-    globals()[cls.__name__] = cls
-    return register(name)(cls)
+    return register_variant(name, FINViViT, doc, globals(), **defaults)
 
 
 register("fin-vivit")(FINViViT)

@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from benchmark.epochs import N_CLASSES
-from benchmark.registry import register
+from benchmark.registry import register, register_variant
 from benchmark.training import DeepEntry, predict_module
 
 LAYOUTS = ("context", "seed")
@@ -404,9 +404,7 @@ class ViViT(_ViViTBase):
         self.gain_augment = gain_augment
 
 
-@register("vivit-seed")
-class ViViTSeed(_ViViTBase):
-    """ViViT on one epoch as a 12-frame video of 2.56-s window spectrograms (origin layout, whole epoch).
+ViViTSeed = register_variant("vivit-seed", ViViT, """ViViT on one epoch as a 12-frame video of 2.56-s window spectrograms (origin layout, whole epoch).
 
     Module: :class:`ViViTModule` with ``layout="seed"``: the 30-s epoch is cut into 12 windows of
     256 samples (hop ≈ 249.5), each an STFT image of 38 bins (0.78-29.7 Hz) x 5 steps; tubelets of
@@ -415,32 +413,5 @@ class ViViTSeed(_ViViTBase):
     origin project, the whole epoch is used and there is no per-epoch min-max scaling.
 
     Recipe: as ``vivit`` but batches of 256 epochs (one epoch per window).
-    """
-
-    def __init__(self, seed: int = 0, layout: str = "seed", seq_len: int = 1,
-                 attention: str = "factorised", d_model: int = 64, depth=(2, 1), heads: int = 4,
-                 mlp_ratio: float = 2.0, tubelet=None, dropout: float = 0.1, pool: str = "mean",
-                 max_epochs: int = 25, batch_size: int = 256, lr: float = 2e-3,
-                 weight_decay: float = 0.05, patience: int = 6, class_weight: bool = True,
-                 max_train_seconds: float | None = None, steps_per_epoch: int | None = 40,
-                 gain_augment: float | None = None):
-        self.seed = seed
-        self.layout = layout
-        self.seq_len = seq_len
-        self.attention = attention
-        self.d_model = d_model
-        self.depth = depth
-        self.heads = heads
-        self.mlp_ratio = mlp_ratio
-        self.tubelet = tubelet
-        self.dropout = dropout
-        self.pool = pool
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.class_weight = class_weight
-        self.max_train_seconds = max_train_seconds
-        self.steps_per_epoch = steps_per_epoch
-        self.gain_augment = gain_augment
+    """, globals(),
+                             layout="seed", seq_len=1, batch_size=256)
