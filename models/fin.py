@@ -35,7 +35,9 @@ from datasets.fin_synthetic import synthetic_signals
 from .features import FEATURES, compute_feature
 
 #: Bump when the architecture or the training code changes what a cached FIN contains.
-FIN_VERSION = 2
+FIN_VERSION = 3
+#: torch threads used for pre-training (fixed, so the weights are the same from any caller)
+PRETRAIN_THREADS = 1
 N_SAMPLES = 3000  # 30 s at 100 Hz
 
 
@@ -173,11 +175,22 @@ def train_fin(config: FINConfig, progress: bool = False) -> tuple[FINModule, dic
     MSE on standardised targets, AdamW with cosine decay, the weights of the best held-out
     synthetic R² kept.
     """
-    from tqdm.auto import tqdm
-
     from benchmark.training import seed_everything
 
     seed_everything(config.seed)
+    # One thread, whoever calls: CPU kernels sum in a thread-count-dependent order, and the cached
+    # weights must not depend on whether the CLI (all cores) or a fold worker built them.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(PRETRAIN_THREADS)
+    try:
+        return _train_fin(config, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_fin(config: FINConfig, progress: bool) -> tuple[FINModule, dict]:
+    from tqdm.auto import tqdm
+
     x, y = synthetic_set(config.kind, config.n_train, config.seed)
     xv, yv = synthetic_set(config.kind, config.n_valid, config.seed, start=config.n_train)
     module = build_fin(config.kind, config, seed=config.seed)
