@@ -48,10 +48,7 @@ COPY datasets ./datasets
 COPY models ./models
 COPY baselines ./baselines
 # --no-deps: every dependency is already pinned above; the package itself is a few hundred kB.
-# chmod: a no-op on the official base image; base images imported from a root file system (the
-# offline stand-in) can have a 0700 "/", which would lock the non-root user out.
-RUN pip install --no-deps . && python -c "import benchmark.cli, models.fin_vivit, baselines.yasa_staging" \
-    && chmod 0755 /
+RUN pip install --no-deps . && python -c "import benchmark.cli, models.fin_vivit, baselines.yasa_staging"
 
 # the commit the image is built from, written into every record (the image has no .git); declared
 # last so that a new commit rebuilds only this layer
