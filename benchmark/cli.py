@@ -72,6 +72,8 @@ def cmd_prepare(args) -> int:
     n_epochs = sum(len(ds.load(r.name, signals=False).y) for r in ds.records)
     print(f"prepared {len(ds.records)} recording(s), {n_epochs} epochs ({ds.source}) in {dt:.1f} s;"
           f" cache {ds.cache_dir}; skipped {len(failed)}")
+    if not ds.records:
+        print(f"sleepbench: error: no usable recording in {ds.data_dir}", file=sys.stderr)
     return 0 if ds.records else 1
 
 
@@ -154,7 +156,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from benchmark.runner import default_threads, plan, run, summarize
+    from benchmark.runner import exit_status, plan, prepare_data, run, summarize
     from benchmark.suites import load_suite
 
     if args.suite:
@@ -170,13 +172,15 @@ def cmd_run(args) -> int:
     if args.seeds:
         seeds = parse_ints(args.seeds)
     jobs = plan(protocol, models, seeds, args.results, args.data_dir, args.cache_dir,
-                threads=default_threads(args.workers))
+                threads=args.threads)
     print(f"{protocol}: {len(models)} model(s) x {len(seeds)} seed(s) -> {len(jobs)} job(s); "
           f"records in {args.results}/runs/{protocol}", file=sys.stderr)
     options = {"address": args.address, "retries": args.retries} if args.executor == "dask" else {}
-    results = run(jobs, executor=args.executor, workers=args.workers, force=args.force, **options)
-    print(summarize(results))
-    return 1 if any(r.status == "failed" for r in results) else 0
+    data = prepare_data(jobs, args.workers)
+    results = run(jobs, executor=args.executor, workers=args.workers, force=args.force,
+                  prepared=True, **options)
+    print(summarize(results, data.problems()))
+    return exit_status(results)
 
 
 def cmd_tables(args) -> int:
@@ -272,7 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=None,
                    help="Sleep-EDF folder (Sleep-EDF protocols); surrogate protocols generate theirs")
     p.add_argument("--cache-dir", type=Path, default=None)
-    p.add_argument("--workers", type=int, default=1, help="fold jobs in parallel")
+    p.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1),
+                   help="fold jobs in parallel (default: one per core)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads per job (default 1: fixed, so records do not depend on --workers)")
     p.add_argument("--executor", default="local", choices=("local", "dask"),
                    help="where jobs run: local processes (default) or a Dask cluster")
     p.add_argument("--address", default=None,

@@ -71,6 +71,11 @@ class ProtocolData:
                 out[name] = [rec.psg_sha1, rec.hypnogram_sha1]
         return out
 
+    def problems(self) -> list[str]:
+        """One line per recording left out: incomplete, corrupt or unreadable (file and reason)."""
+        return self.dataset.inventory.describe_problems() + [
+            self.dataset.failed[n] for n in sorted(self.dataset.failed)]
+
     def missing_units(self) -> list[int]:
         return [u for u in self.protocol["subjects"] if not self.units.get(u)]
 

@@ -19,7 +19,7 @@ import numpy as np
 from .records import sha1_of
 
 #: Bump when the preparation code changes what it writes, so old entries are not reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: epochs with flat or non-finite signal dropped
 
 
 def default_cache_dir() -> Path:

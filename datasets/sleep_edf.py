@@ -14,13 +14,25 @@ Preprocessing rule (one rule, applied to every recording; see also the README):
    the first and after the last epoch scored N1/N2/N3/REM; 0 keeps the whole recording. This is the
    convention of DeepSleepNet (Supratak et al., 2017) and most Sleep-EDF papers since.
 
+5. Bad signal: an epoch with a non-finite sample, or a channel flat over the whole epoch
+   (peak-to-peak under ``FLAT_UV`` µV: a disconnected electrode), is dropped like an unscored one
+   and counted in the recording's metadata.
+
 Trimming is applied to the grid before unscored epochs are dropped, so the margins are measured in
 wall-clock time.
+
+Before any of this the files are checked, and a recording that fails is refused with a
+:class:`RecordingError` naming the file and the problem: a PSG that is not EDF, is truncated or
+whose header's record count disagrees with its size (MNE would size the data from the file and read
+a short night silently); a missing channel; a hypnogram that is not EDF+, has no stage annotation,
+starts at another time than the PSG, or scores sleep after the PSG has ended (the hypnogram of
+another recording).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,6 +52,12 @@ STAGE_OF_ANNOTATION = {
     "Sleep stage 3": 3, "Sleep stage 4": 3, "Sleep stage R": 4,
 }
 UNSCORED = -1
+#: A channel whose peak-to-peak amplitude over a whole epoch is below this (µV) is flat.
+FLAT_UV = 0.5
+#: Sleep scored after the end of the PSG beyond this (s) means the hypnogram is another night's.
+MAX_SLEEP_AFTER_END_SEC = 300.0
+#: Hypnogram and PSG headers must agree on the start time within this (s).
+MAX_START_OFFSET_SEC = 60.0
 CHANNELS = ("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal")
 
 
@@ -111,37 +129,108 @@ def trim_wake(labels: np.ndarray, margin_epochs: int) -> slice:
     return slice(max(0, sleep[0] - margin_epochs), min(len(labels), sleep[-1] + margin_epochs + 1))
 
 
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def check_edf(path: Path):
+    """Refuse a file that is not a complete EDF/EDF+ file; returns its (lazily read) header.
+
+    MNE sizes the data from the file length, so a truncated file, or one whose header declares more
+    or fewer data records than it holds, would be read as a shorter night without a word. edfio
+    reads the header alone and reports both cases; we turn them into errors.
+    """
+    import edfio
+
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise RecordingError(f"{path}: empty file")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            header = edfio.read_edf(path, lazy_load_data=True)
+        except Exception as exc:  # edfio raises ValueError, UnicodeDecodeError, ... on garbage
+            raise RecordingError(f"{path}: not an EDF file ({_one_line(exc)})") from exc
+    messages = [str(w.message) for w in caught]
+    counts = next((m for m in map(re.compile(r"indicates (-?\d+) data records, but file contains "
+                                             r"(\d+)").search, messages) if m), None)
+    if any("Incomplete data record" in m for m in messages):
+        declared = f"declares {counts[1]} data records but " if counts else ""
+        raise RecordingError(f"{path}: truncated: the header {declared}the file ends inside "
+                             f"data record {int(counts[2]) + 1 if counts else '?'}")
+    if counts:
+        raise RecordingError(f"{path}: the header declares {counts[1]} data records but the file "
+                             f"holds {counts[2]}")
+    return header
+
+
+def _start(header) -> "datetime.datetime | None":
+    import datetime
+
+    try:
+        return datetime.datetime.combine(header.startdate, header.starttime)
+    except (ValueError, TypeError, AttributeError):  # anonymised or malformed start
+        return None
+
+
+def bad_signal_epochs(x: np.ndarray, flat_uv: float = FLAT_UV) -> np.ndarray:
+    """Epochs to drop, ``x`` [n_epochs, n_channels, n_samples] µV: any non-finite sample, or a
+    channel flat over the whole epoch (peak-to-peak < ``flat_uv``, a disconnected electrode)."""
+    finite = np.isfinite(x).all(axis=(1, 2))
+    with np.errstate(invalid="ignore"):
+        flat = (np.ptp(np.where(np.isfinite(x), x, 0.0), axis=2) < flat_uv).any(axis=1)
+    return ~finite | flat
+
+
 def read_recording(psg: Path, hypnogram: Path, config: PrepConfig = PrepConfig()):
     """Read one night into labelled epochs following the module's preprocessing rule.
 
-    Returns ``(x, y, onsets)``; raises :class:`RecordingError` naming the file and the problem.
+    Returns ``(x, y, onsets, n_bad_signal)`` (epochs dropped for bad signal); raises :class:`RecordingError` naming the file and
+    the problem.
     """
     import mne
 
     psg, hypnogram = Path(psg), Path(hypnogram)
+    psg_header = check_edf(psg)
+    hyp_header = check_edf(hypnogram)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             raw = mne.io.read_raw_edf(psg, include=list(config.channels), preload=True, verbose="error")
     except Exception as exc:  # MNE raises several types for unreadable files
-        raise RecordingError(f"{psg}: not a readable EDF file ({exc})") from exc
+        raise RecordingError(f"{psg}: not a readable EDF file ({_one_line(exc)})") from exc
     missing = [c for c in config.channels if c not in raw.ch_names]
     if missing:
-        raise RecordingError(f"{psg}: channel(s) {missing} not found (file has {raw.ch_names})")
+        raise RecordingError(f"{psg}: channel(s) {missing} not found (file has "
+                             f"{[s.label for s in psg_header.signals]})")
     raw.pick(list(config.channels))
     if abs(raw.info["sfreq"] - config.sfreq) > 1e-6:
         raw.resample(config.sfreq, verbose="error")
     try:
         annot = mne.read_annotations(hypnogram)
     except Exception as exc:
-        raise RecordingError(f"{hypnogram}: not a readable hypnogram ({exc})") from exc
+        raise RecordingError(f"{hypnogram}: not a readable hypnogram ({_one_line(exc)})") from exc
     if not any(d in STAGE_OF_ANNOTATION for d in annot.description):
-        raise RecordingError(f"{hypnogram}: no sleep-stage annotations")
+        raise RecordingError(f"{hypnogram}: no sleep-stage annotations "
+                             f"({len(annot)} annotation(s), none of {sorted(STAGE_OF_ANNOTATION)})")
+    t_psg, t_hyp = _start(psg_header), _start(hyp_header)
+    if t_psg and t_hyp and abs((t_hyp - t_psg).total_seconds()) > MAX_START_OFFSET_SEC:
+        raise RecordingError(f"{hypnogram}: starts {t_hyp} but {psg.name} starts {t_psg}: "
+                             "the hypnogram of another recording?")
+    n_signal_sec = raw.n_times / config.sfreq
+    sleep = np.array([STAGE_OF_ANNOTATION.get(d, UNSCORED) >= 1 for d in annot.description], bool)
+    after_end = np.clip(annot.onset + annot.duration, n_signal_sec, None) - np.clip(
+        annot.onset, n_signal_sec, None)
+    if after_end[sleep].sum() > MAX_SLEEP_AFTER_END_SEC:
+        raise RecordingError(f"{hypnogram}: scores {after_end[sleep].sum() / 60:.0f} min of sleep "
+                             f"after {psg.name} ends ({n_signal_sec / 3600:.2f} h): the hypnogram "
+                             "of another recording?")
 
     data = raw.get_data(units="uV").astype(np.float32)
     spe = int(round(config.epoch_sec * config.sfreq))
-    grid, labels = epoch_labels(annot.onset, annot.duration, annot.description,
-                                data.shape[1] / config.sfreq, config.epoch_sec)
+    grid, labels = epoch_labels(annot.onset, annot.duration, annot.description, n_signal_sec,
+                                config.epoch_sec)
     keep = trim_wake(labels, int(round(config.wake_margin_min * 60 / config.epoch_sec)))
     grid, labels = grid[keep], labels[keep]
     scored = labels != UNSCORED
@@ -150,7 +239,11 @@ def read_recording(psg: Path, hypnogram: Path, config: PrepConfig = PrepConfig()
         raise RecordingError(f"{hypnogram}: no scored epoch overlaps the signal of {psg.name}")
     first = np.rint(grid * config.sfreq).astype(np.int64)
     x = np.stack([data[:, s:s + spe] for s in first])
-    return x, labels, grid
+    bad = bad_signal_epochs(x)
+    if bad.all():
+        raise RecordingError(f"{psg}: signal flat or not finite in all {len(bad)} scored epochs "
+                             f"({', '.join(config.channels)})")
+    return x[~bad], labels[~bad], grid[~bad], int(bad.sum())
 
 
 def _prepare_one(rec: Record, psg: Path, hyp: Path, config: PrepConfig, cache_dir: Path | None,
@@ -160,8 +253,11 @@ def _prepare_one(rec: Record, psg: Path, hyp: Path, config: PrepConfig, cache_di
     path = Path(cache_dir) / "prepared" / f"{rec.name}-{key}.npz"
     if path.is_file():
         return path, None
-    x, y, onsets = read_recording(psg, hyp, config)
+    x, y, onsets, n_bad = read_recording(psg, hyp, config)
+    if n_bad:
+        log.warning("%s: %d epoch(s) dropped for flat or non-finite signal", psg, n_bad)
     meta = {"name": rec.name, "subject": rec.subject, "night": rec.night, "source": source,
+            "n_bad_signal_epochs": n_bad,
             "psg": psg.name, "hypnogram": hyp.name, "psg_sha1": rec.psg_sha1,
             "hypnogram_sha1": rec.hypnogram_sha1, "config": asdict(config)}
     save_arrays(path, meta, x=x, y=y, onsets=onsets)
@@ -201,6 +297,9 @@ class SleepEDF:
         self.verify = verify
         if not self.data_dir.is_dir():
             raise FileNotFoundError(f"{self.data_dir}: data folder does not exist")
+        if next(self.data_dir.rglob("*.edf"), None) is None:
+            raise FileNotFoundError(f"{self.data_dir}: no EDF files (expected Sleep-EDF *-PSG.edf "
+                                    "and *-Hypnogram.edf; fetch them with `sleepbench data fetch`)")
         manifest = read_surrogate_manifest(self.data_dir)
         self.source = "surrogate" if manifest else f"sleep-edf-{study}"
         records = manifest["records"] if manifest else records_for(study)
@@ -230,9 +329,9 @@ class SleepEDF:
         results = Parallel(n_jobs=self.n_jobs, return_as="generator")(jobs)
         for (rec, _, _), (path, error) in tqdm(zip(todo, results), total=len(todo), unit="night",
                                                desc="prepare", disable=not progress or not todo):
-            if error:
+            if error:  # listed by the caller at the end (CLI: "skipped ..."), not twice
                 self.failed[rec.name] = error
-                log.error(error)
+                log.info(error)
             else:
                 self._paths[rec.name] = path
         return sorted(self.failed)

@@ -22,7 +22,6 @@ Two layouts of the "video" (see :class:`ViViTModule`):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np

@@ -41,3 +41,14 @@ def quick_cache(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     open_protocol_data(load_protocol("quick"), cache_dir=cache, n_jobs=2, progress=False)
     return cache
+
+
+@pytest.fixture(scope="session")
+def toy_plugin():
+    """Registers the toy entries of tests/toy_entries.py (also for subprocesses, via the env)."""
+    from benchmark.registry import discover
+
+    path = REPO / "tests" / "toy_entries.py"
+    os.environ["SLEEPBENCH_PLUGINS"] = str(path)
+    discover()
+    return path

@@ -36,4 +36,5 @@ def test_user_errors_are_one_line(tmp_path, capsys):
 
 
 def test_info_on_a_folder_without_recordings_fails(tmp_path, capsys):
-    assert main(["data", "info", "--data-dir", str(tmp_path), "--cache-dir", str(tmp_path)]) == 1
+    assert main(["data", "info", "--data-dir", str(tmp_path), "--cache-dir", str(tmp_path)]) == 2
+    assert "no EDF files" in capsys.readouterr().err

@@ -14,56 +14,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
-from benchmark.registry import discover
 from benchmark.runner import plan, run
 
 from .conftest import REPO
-
-TOY = '''
-import time
-import numpy as np
-from benchmark.registry import Entry, register
-
-
-@register("toy-prior")
-class ToyPrior(Entry):
-    """Training class prior times seeded noise (a harness test entry)."""
-
-    def __init__(self, seed=0, sleep_s=0.0):
-        self.seed = seed
-        self.sleep_s = sleep_s
-
-    def fit(self, train, valid):
-        time.sleep(self.sleep_s)
-        self.prior_ = np.bincount(train.y, minlength=5) + 1.0
-        return self
-
-    def predict_proba(self, data):
-        p = self.prior_ * np.random.default_rng(self.seed).random((len(data), 5))
-        return p / p.sum(1, keepdims=True)
-
-
-@register("toy-broken")
-class ToyBroken(Entry):
-    """Fails on the fold whose test set holds subject 0."""
-
-    def fit(self, train, valid):
-        return self
-
-    def predict_proba(self, data):
-        if 0 in set(data.subject.tolist()):
-            raise RuntimeError("toy failure")
-        return np.full((len(data), 5), 0.2)
-'''
-
-
-@pytest.fixture(scope="session")
-def toy_plugin(tmp_path_factory):
-    path = tmp_path_factory.mktemp("plugins") / "toy_entries.py"
-    path.write_text(TOY)
-    os.environ["SLEEPBENCH_PLUGINS"] = str(path)
-    discover()
-    return path
 
 
 def _run(results, cache, models, seeds=(0,), **kw):

@@ -16,14 +16,16 @@ from .conftest import REAL_HYP, REAL_PSG
 
 @pytest.fixture(scope="module")
 def night(real_dir):
-    return read_recording(REAL_PSG, REAL_HYP)
+    x, y, onsets, n_bad = read_recording(REAL_PSG, REAL_HYP)
+    assert n_bad == 0  # no flat or non-finite epoch in the real night
+    return x, y, onsets
 
 
 @pytest.fixture(scope="module")
 def untrimmed(real_dir):
     from datasets.sleep_edf import PrepConfig
 
-    return read_recording(REAL_PSG, REAL_HYP, PrepConfig(wake_margin_min=0))
+    return read_recording(REAL_PSG, REAL_HYP, PrepConfig(wake_margin_min=0))[:3]
 
 
 def stage_at(annot, t):
@@ -82,7 +84,7 @@ def test_signal_is_the_edf_samples_in_microvolts(night):
 def test_channels_and_resampling(real_dir, tmp_path):
     from datasets.sleep_edf import PrepConfig
 
-    x, y, _ = read_recording(REAL_PSG, REAL_HYP,
+    x, y, *_ = read_recording(REAL_PSG, REAL_HYP,
                              PrepConfig(channels=("EEG Pz-Oz", "EOG horizontal"), sfreq=50.0))
     assert x.shape == (841, 2, 1500)
 
@@ -98,8 +100,8 @@ def test_sixty_second_edf_records_read_the_same(real_dir, tmp_path):
                                      digital_range=(eeg.digital_min, eeg.digital_max))],
                     starttime=src.starttime, data_record_duration=60)
     out.write(tmp_path / "SC4362F0-PSG.edf")
-    x60, y60, t60 = read_recording(tmp_path / "SC4362F0-PSG.edf", REAL_HYP)
-    x30, y30, t30 = read_recording(REAL_PSG, REAL_HYP)
+    x60, y60, t60, _ = read_recording(tmp_path / "SC4362F0-PSG.edf", REAL_HYP)
+    x30, y30, t30, _ = read_recording(REAL_PSG, REAL_HYP)
     assert np.array_equal(y60, y30) and np.array_equal(t60, t30)
     np.testing.assert_allclose(x60, x30, atol=1e-3)
 
