@@ -91,6 +91,7 @@ test: install  ## run the test suite (real-night tests need ../shared/data/sleep
 bench: install  ## performance benchmarks (pytest-benchmark) -> results/bench.json
 	mkdir -p results
 	$(BIN)/python -m pytest -q tests/perf --benchmark-only --benchmark-json results/bench.json
+	$(BIN)/python -m tests.perf.summary results/bench.json
 
 clean:  ## remove the venv and generated data (not results/)
 	rm -rf $(VENV) $(SURROGATE_DIR) .pytest_cache

@@ -19,12 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
+from datasets.cache import file_lock
+
 from .executors import make_executor
 from .metrics import epoch_metrics, grouped_metrics
 from .protocol_data import open_protocol_data
 from .protocols import load_protocol
 from .registry import get_entry, make_entry
-from .store import SCHEMA, environment, finished, now, write_record
+from .store import SCHEMA, environment, finished, now, record_paths, write_record
 
 log = logging.getLogger(__name__)
 #: Bump when the harness changes what a record means, so old records are redone.
@@ -115,8 +117,16 @@ def _run_job(job: Job, force: bool, t0: float) -> JobResult:
                          f"recordings (missing units {data.missing_units()})")
     checksums = data.checksums(roles["train"] + roles["valid"] + roles["test"])
     chash = config_hash(job, protocol, checksums, protocol["prep"])
-    if not force and finished(job.results_dir, job.protocol, job.model, job.seed, job.fold, chash):
-        return JobResult(job, "skipped", seconds=time.perf_counter() - t0)
+    lock = record_paths(job.results_dir, job.protocol, job.model, job.seed, job.fold)[0]
+    # a second run on the same results folder waits here for this job, then finds its record
+    with file_lock(lock.with_suffix(".lock")):
+        if not force and finished(job.results_dir, job.protocol, job.model, job.seed, job.fold,
+                                  chash):
+            return JobResult(job, "skipped", seconds=time.perf_counter() - t0)
+        return _fit_and_record(job, protocol, data, roles, checksums, chash, t0)
+
+
+def _fit_and_record(job, protocol, data, roles, checksums, chash, t0) -> JobResult:
     train, valid, test = (data.epoch_set(roles[r]) for r in ("train", "valid", "test"))
     entry = make_entry(job.model, job.seed, job.params)
     t_fit = time.perf_counter()

@@ -8,10 +8,12 @@ epochs, so checksums are memoised by (path, size, mtime).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +43,22 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def file_lock(path: Path):
+    """Hold an exclusive advisory lock on ``path`` (created if absent) for the ``with`` block.
+
+    Released by the kernel when the holder dies, so a killed process never leaves a stale lock.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def cached_sha1(path: Path, cache_dir: Path | None) -> str:

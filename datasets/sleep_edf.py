@@ -31,6 +31,7 @@ another recording).
 
 from __future__ import annotations
 
+import datetime
 import logging
 import re
 import warnings
@@ -165,9 +166,7 @@ def check_edf(path: Path):
     return header
 
 
-def _start(header) -> "datetime.datetime | None":
-    import datetime
-
+def _start(header) -> datetime.datetime | None:
     try:
         return datetime.datetime.combine(header.startdate, header.starttime)
     except (ValueError, TypeError, AttributeError):  # anonymised or malformed start
@@ -197,7 +196,8 @@ def read_recording(psg: Path, hypnogram: Path, config: PrepConfig = PrepConfig()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            raw = mne.io.read_raw_edf(psg, include=list(config.channels), preload=True, verbose="error")
+            raw = mne.io.read_raw_edf(psg, include=list(config.channels), preload=False,
+                                      verbose="error")
     except Exception as exc:  # MNE raises several types for unreadable files
         raise RecordingError(f"{psg}: not a readable EDF file ({_one_line(exc)})") from exc
     missing = [c for c in config.channels if c not in raw.ch_names]
@@ -206,7 +206,7 @@ def read_recording(psg: Path, hypnogram: Path, config: PrepConfig = PrepConfig()
                              f"{[s.label for s in psg_header.signals]})")
     raw.pick(list(config.channels))
     if abs(raw.info["sfreq"] - config.sfreq) > 1e-6:
-        raw.resample(config.sfreq, verbose="error")
+        raw.load_data(verbose="error").resample(config.sfreq, verbose="error")
     try:
         annot = mne.read_annotations(hypnogram)
     except Exception as exc:
@@ -227,7 +227,6 @@ def read_recording(psg: Path, hypnogram: Path, config: PrepConfig = PrepConfig()
                              f"after {psg.name} ends ({n_signal_sec / 3600:.2f} h): the hypnogram "
                              "of another recording?")
 
-    data = raw.get_data(units="uV").astype(np.float32)
     spe = int(round(config.epoch_sec * config.sfreq))
     grid, labels = epoch_labels(annot.onset, annot.duration, annot.description, n_signal_sec,
                                 config.epoch_sec)
@@ -238,7 +237,10 @@ def read_recording(psg: Path, hypnogram: Path, config: PrepConfig = PrepConfig()
     if labels.size == 0:
         raise RecordingError(f"{hypnogram}: no scored epoch overlaps the signal of {psg.name}")
     first = np.rint(grid * config.sfreq).astype(np.int64)
-    x = np.stack([data[:, s:s + spe] for s in first])
+    # decode only the span the kept epochs cover (about a third of a Sleep-EDF day)
+    start, stop = int(first[0]), int(first[-1]) + spe
+    data = raw.get_data(start=start, stop=stop, units="uV").astype(np.float32)
+    x = np.stack([data[:, s - start:s - start + spe] for s in first])
     bad = bad_signal_epochs(x)
     if bad.all():
         raise RecordingError(f"{psg}: signal flat or not finite in all {len(bad)} scored epochs "

@@ -1,4 +1,5 @@
-"""Model speed (``make bench``): inference and train-step throughput per deep entry on CPU.
+"""Model speed and memory (``make bench``): inference and train-step throughput, and peak memory,
+per deep entry on CPU.
 
 Each benchmark processes a fixed batch of 30-s epochs; pytest-benchmark records the time and
 ``extra_info`` carries epochs/s and the parameter count (results/bench.json). Target from the
@@ -63,3 +64,41 @@ def test_train_step_throughput(benchmark, name):
     benchmark.pedantic(step, rounds=5, iterations=1, warmup_rounds=1)
     benchmark.extra_info["epochs_per_s"] = xb.shape[0] * xb.shape[1] / benchmark.stats.stats.median
     benchmark.extra_info["batch_epochs"] = int(xb.shape[0] * xb.shape[1])
+
+
+PEAK_RSS = """
+import resource, sys
+import numpy as np, torch
+from benchmark.registry import make_entry
+entry = make_entry(sys.argv[1], seed=0)
+module = entry.build_module(1, 3000)
+seq = entry.recipe().seq_len
+x = torch.from_numpy(np.random.default_rng(0).normal(0, 30, (N // seq, seq, 1, 3000)).astype(np.float32))
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with torch.inference_mode():
+    module.eval()(x)
+infer = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+xb = x[:entry.recipe().batch_size]
+loss = torch.nn.functional.cross_entropy(module.train()(xb).reshape(-1, 5),
+                                         torch.zeros(xb.shape[0] * seq, dtype=torch.long))
+loss.backward()
+print(base, infer, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_peak_memory(benchmark, name):
+    """Peak RSS of a fresh process: after building the module, after inference on the benchmark
+    batch (N_EPOCHS epochs), and after one training step on one batch of the entry's size."""
+    import subprocess
+    import sys
+
+    from ..conftest import REPO
+
+    code = PEAK_RSS.replace("N // seq", f"{N_EPOCHS} // seq")
+    out = benchmark.pedantic(lambda: subprocess.run([sys.executable, "-c", code, name], cwd=REPO,
+                                                    capture_output=True, text=True, check=True),
+                             rounds=1, iterations=1)
+    base, infer, train = (int(v) / 1024 for v in out.stdout.split()[-3:])
+    benchmark.extra_info.update(model_mb=base, inference_peak_mb=infer, train_step_peak_mb=train,
+                                inference_epochs=N_EPOCHS)

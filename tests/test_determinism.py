@@ -1,0 +1,59 @@
+"""Determinism: the same seed on the same machine gives byte-identical predictions, for every
+registered entry, in two separate processes (each with its own empty cache, so the FINs are
+pre-trained afresh in both).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from .conftest import REPO
+
+#: Small budgets, applied to the entries that take them (see :func:`benchmark.registry.make_entry`).
+SMALL = {"max_epochs": 1, "steps_per_epoch": 3, "batch_size": 8, "max_train_seconds": None,
+         "seq_len": 10, "bn_calibration_epochs": 64,
+         "fin_config": {"n_train": 600, "n_valid": 100, "epochs": 1, "batch_size": 64}}
+
+
+def predictions_digest() -> dict[str, str]:
+    """SHA-256 of every entry's predicted probabilities on small synthetic sets (run in a child)."""
+    import hashlib
+
+    import numpy as np
+
+    from benchmark.registry import discover, make_entry
+    from benchmark.runner import _limited_threads
+    from tests.synthetic import synthetic_set
+
+    train, valid, test = (synthetic_set(n, 60, seed=s) for n, s in ((2, 1), (1, 2), (1, 3)))
+    out = {}
+    with _limited_threads(1):  # as the runner runs every job
+        for name, info in discover().items():
+            accepted = info.cls().get_params()
+            params = {k: v for k, v in SMALL.items() if k in accepted}
+            proba = make_entry(name, seed=5, params=params).fit(train, valid).predict_proba(test)
+            out[name] = hashlib.sha256(np.ascontiguousarray(proba, dtype=np.float32).tobytes()).hexdigest()
+    return out
+
+
+def _digest_in_a_new_process(cache) -> dict[str, str]:
+    code = "import json; from tests.test_determinism import predictions_digest as d; print(json.dumps(d()))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         timeout=900, env={**__import__("os").environ, "SLEEPBENCH_CACHE": str(cache),
+                                           "SLEEPBENCH_PLUGINS": ""})
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_every_entry_gives_byte_identical_predictions_in_two_processes(tmp_path):
+    from benchmark.registry import discover
+
+    a = _digest_in_a_new_process(tmp_path / "a")
+    b = _digest_in_a_new_process(tmp_path / "b")
+    builtin = {n for n, info in discover().items() if info.cls.__module__.split(".")[0] in
+               ("models", "baselines")}
+    assert builtin <= set(a), f"entries not checked: {sorted(builtin - set(a))}"
+    differ = sorted(n for n in a if a[n] != b.get(n))
+    assert not differ, f"predictions differ between two runs with the same seed: {differ}"
