@@ -79,8 +79,10 @@ def test_one_failing_fold_does_not_sink_the_run(toy_plugin, quick_cache, tmp_pat
 def test_interrupted_run_resumes_without_redoing_finished_folds(toy_plugin, quick_cache, tmp_path):
     suite = tmp_path / "slow.yaml"
     suite.write_text("protocol: quick\nseeds: [0]\nmodels:\n  toy-prior: {sleep_s: 2.0}\n")
+    # in-process (--workers 1): pool workers outlive a SIGKILL of their parent and finish their job
+    # (test_crash_safety kills whole process groups)
     cmd = [sys.executable, "-m", "benchmark.cli", "run", "--suite", str(suite), "--results",
-           str(tmp_path / "r"), "--cache-dir", str(quick_cache)]
+           str(tmp_path / "r"), "--cache-dir", str(quick_cache), "--workers", "1"]
     env = {**os.environ, "SLEEPBENCH_PLUGINS": str(toy_plugin)}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = tmp_path / "r/runs/quick/toy-prior/seed-0/fold-0.json"
