@@ -41,7 +41,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .cache import cached_sha1, config_key, default_cache_dir, load_arrays, save_arrays
+from .cache import atomic_write_bytes, cached_sha1, config_key, default_cache_dir, load_arrays, save_arrays
 from .records import Inventory, Record, read_surrogate_manifest, records_for, take_inventory
 
 log = logging.getLogger(__name__)
@@ -255,7 +255,16 @@ def _prepare_one(rec: Record, psg: Path, hyp: Path, config: PrepConfig, cache_di
     path = Path(cache_dir) / "prepared" / f"{rec.name}-{key}.npz"
     if path.is_file():
         return path, None
-    x, y, onsets, n_bad = read_recording(psg, hyp, config)
+    # a refusal is cached under the same key, so the fold jobs that each open the data do not
+    # read a bad file again (a changed file has a new key)
+    refused = path.with_suffix(".error")
+    if refused.is_file():
+        raise RecordingError(refused.read_text())
+    try:
+        x, y, onsets, n_bad = read_recording(psg, hyp, config)
+    except RecordingError as exc:
+        atomic_write_bytes(refused, str(exc).encode())
+        raise
     if n_bad:
         log.warning("%s: %d epoch(s) dropped for flat or non-finite signal", psg, n_bad)
     meta = {"name": rec.name, "subject": rec.subject, "night": rec.night, "source": source,
