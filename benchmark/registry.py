@@ -64,8 +64,21 @@ class Entry(BaseEstimator):
         return np.argmax(self.predict_proba(data), axis=1)
 
     def n_params(self) -> int | None:
-        """Number of learned parameters, when the entry can tell (reported in tables)."""
+        """Number of parameters (trainable and frozen), when the entry can tell (reported in tables)."""
         return None
+
+    def n_trainable_params(self) -> int | None:
+        """Number of parameters the entry's training updates (``n_params`` when not overridden)."""
+        return self.n_params()
+
+    def report(self, test) -> dict:
+        """JSON-able facts about the fitted entry, stored in the record as ``entry_report``.
+
+        Called by the runner after ``predict_proba(test)``. Conventions: ``"training"`` (deep
+        entries: budget, passes run, per-pass history), ``"fin"`` (FIN entries: weight hashes,
+        imitation R^2/MAE before and after fine-tuning on ``test``). Default: nothing to report.
+        """
+        return {}
 
 
 @dataclass(frozen=True)
