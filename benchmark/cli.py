@@ -184,7 +184,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_tables(args) -> int:
-    from benchmark.tables import write_tables
+    from benchmark.reporting import write_tables
 
     paths = write_tables(args.results, reference=args.reference)
     shown = [p for p in paths if p.suffix == ".md" and (not args.protocol or p.stem == args.protocol)]
@@ -274,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
                    help="results folder (default $SLEEPBENCH_RESULTS, else ./results)")
     p.add_argument("--data-dir", type=Path, default=None,
-                   help="Sleep-EDF folder (Sleep-EDF protocols); surrogate protocols generate theirs")
+                   help="Sleep-EDF folder (Sleep-EDF protocols); surrogate protocols use it only if it "
+                        "holds a surrogate set, else generate theirs into the cache")
     p.add_argument("--cache-dir", type=Path, default=None)
     p.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1),
                    help="fold jobs in parallel (default: one per core)")

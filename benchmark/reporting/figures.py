@@ -1,0 +1,147 @@
+"""Figures beside the tables: confusion matrices, per-class F1 bars and one night's hypnograms.
+
+    write_figures("results", "quick")   # -> results/tables/figures/quick/*.png
+
+Drawn with matplotlib's object-oriented API on the Agg canvas (no pyplot), so it never touches a
+display or the global backend of whoever imports it. Figures of surrogate data say so in their
+title, like the tables.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from datasets.sleep_edf import STAGES
+
+from ..metrics import epoch_metrics, row_normalised
+
+#: Hypnogram convention: wake on top, then REM, then NREM by depth.
+HYPNO_ORDER = ("W", "REM", "N1", "N2", "N3")
+
+
+def write_figures(results_dir, protocol: str, out_dir=None, table=None) -> list[Path]:
+    """Write the PNG figures of one protocol.
+
+    Parameters
+    ----------
+    results_dir : path
+        Folder holding ``runs/``.
+    protocol : str
+        Protocol name.
+    out_dir : path, optional
+        Default ``results_dir/tables/figures/<protocol>``.
+    table : benchmark.reporting.tables.ProtocolTable, optional
+        An already built table of this protocol (saves reading the records again).
+
+    Returns
+    -------
+    list of Path
+        ``confusion-<model>.png`` per model, ``per-class-f1.png``, and ``hypnogram-<recording>.png``
+        for the first test recording of fold 0, seed 0 (else of the lowest seed/fold found).
+    """
+    from .records import load_records
+    from .tables import build_table
+
+    if table is None:
+        table = build_table(protocol, load_records(results_dir)[protocol])
+    out = Path(out_dir) if out_dir is not None else Path(results_dir) / "tables" / "figures" / protocol
+    out.mkdir(parents=True, exist_ok=True)
+    by_model = defaultdict(list)
+    for r in table.runs:
+        by_model[r.model].append(r)
+    models = list(table.frame["model"])  # table order: reference first, then by macro-F1
+    tag = "SURROGATE data - " if table.runs[0].record["dataset"]["source"] == "surrogate" else ""
+    paths = [confusion_figure(m, by_model[m], out / f"confusion-{_safe(m)}.png", tag) for m in models]
+    paths.append(f1_figure({m: by_model[m] for m in models}, out / "per-class-f1.png", f"{tag}{protocol}"))
+    paths.append(hypnogram_figure({m: by_model[m] for m in models}, out, f"{tag}{protocol}"))
+    return [p for p in paths if p is not None]
+
+
+def confusion_figure(model: str, runs, path: Path, tag: str = "") -> Path:
+    """Row-normalised confusion matrix pooled over all folds and seeds, counts annotated."""
+    y_true = np.concatenate([r.arrays["y_true"] for r in runs])
+    y_pred = np.concatenate([r.arrays["y_pred"] for r in runs])
+    counts = np.asarray(epoch_metrics(y_true, y_pred)["confusion"])
+    frac = row_normalised(counts)
+    fig = Figure(figsize=(5, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(STAGES)):
+        for j in range(len(STAGES)):
+            ax.text(j, i, f"{frac[i, j]:.2f}\n({counts[i, j]})", ha="center", va="center", fontsize=7,
+                    color="white" if frac[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(STAGES)), STAGES)
+    ax.set_yticks(range(len(STAGES)), STAGES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{tag}{model}: {len(runs)} run(s) ({len({r.fold for r in runs})} fold(s), "
+                 f"{len({r.seed for r in runs})} seed(s)), {len(y_true)} epochs", fontsize=9)
+    fig.colorbar(im, ax=ax, label="share of true class")
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def f1_figure(by_model: dict, path: Path, title: str) -> Path:
+    """Pooled per-class F1 (mean over seeds, sd as error bar), models side by side."""
+    fig = Figure(figsize=(max(6, 1.2 * len(STAGES) * max(1, len(by_model)) / 2), 4), layout="constrained")
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(by_model))
+    for k, (model, runs) in enumerate(by_model.items()):
+        per_seed = defaultdict(list)
+        for r in runs:
+            per_seed[r.seed].append(r)
+        f1 = np.array([[epoch_metrics(np.concatenate([r.arrays["y_true"] for r in rs]),
+                                      np.concatenate([r.arrays["y_pred"] for r in rs]))["f1"][s]
+                        for s in STAGES] for rs in per_seed.values()])
+        sd = f1.std(axis=0, ddof=1) if len(f1) > 1 else None
+        ax.bar(np.arange(len(STAGES)) + (k - (len(by_model) - 1) / 2) * width, f1.mean(axis=0), width,
+               yerr=sd, capsize=2, label=model)
+    ax.set_xticks(range(len(STAGES)), STAGES)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("F1 (pooled over folds)")
+    ax.set_title(f"{title}: per-class F1", fontsize=10)
+    ax.legend(fontsize=8, ncols=min(4, max(1, len(by_model))))
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def hypnogram_figure(by_model: dict, out: Path, title: str) -> Path | None:
+    """True and predicted hypnogram of one test night, one panel per model."""
+    all_runs = sorted((r for runs in by_model.values() for r in runs), key=lambda r: (r.seed, r.fold))
+    if not all_runs:
+        return None
+    seed, fold = all_runs[0].seed, all_runs[0].fold  # fold 0 / seed 0 whenever they exist
+    first = next(r for r in all_runs if (r.seed, r.fold) == (seed, fold))
+    night = str(first.arrays["recording"][0])
+    panels = []
+    for model, runs in by_model.items():
+        run = next((r for r in runs if (r.seed, r.fold) == (seed, fold)), None)
+        if run is None:
+            continue
+        sel = run.arrays["recording"] == night
+        order = np.argsort(run.arrays["epoch"][sel], kind="stable")
+        if not panels:
+            panels.append(("true", run.arrays["epoch"][sel][order], run.arrays["y_true"][sel][order]))
+        panels.append((model, run.arrays["epoch"][sel][order], run.arrays["y_pred"][sel][order]))
+    level = np.array([HYPNO_ORDER.index(s) for s in STAGES])  # class index -> row from the top
+    fig = Figure(figsize=(10, 1.2 + 1.1 * len(panels)), layout="constrained")
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (name, epoch, y) in zip(axes, panels):
+        ax.step(epoch * 0.5 / 60, level[y], where="post", lw=0.8, color="k" if name == "true" else "C0")
+        ax.set_yticks(range(len(HYPNO_ORDER)), HYPNO_ORDER, fontsize=7)
+        ax.set_ylim(len(HYPNO_ORDER) - 0.5, -0.5)
+        ax.set_ylabel(name, fontsize=8)
+    axes[-1].set_xlabel("time (h, 30-s epochs)")
+    fig.suptitle(f"{title}: {night} (seed {seed}, fold {fold})", fontsize=10)
+    path = out / f"hypnogram-{_safe(night)}.png"
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^\w.-]", "_", str(name))
