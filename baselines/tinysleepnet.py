@@ -140,7 +140,7 @@ class TinySleepNet(DeepEntry):
     def __init__(self, seq_len: int = 20, batch_size: int = 15, max_epochs: int = 8,
                  steps_per_epoch: int | None = 15, lr: float = 1e-3, weight_decay: float = 1e-3,
                  patience: int = 3, class_weight: bool = True,
-                 max_train_seconds: float | None = 120.0, scale_uv: float = 50.0,
+                 max_train_seconds: float | None = None, scale_uv: float = 50.0,
                  dropout: float = 0.5, bn_calibration_epochs: int = 1024, seed: int = 0):
         self.seq_len = seq_len
         self.batch_size = batch_size
