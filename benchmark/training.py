@@ -3,7 +3,9 @@
 Every deep module maps raw signals ``x`` [batch, seq_len, n_channels, n_samples] (µV) to logits
 [batch, seq_len, 5]; ``seq_len`` = 1 for single-epoch models. Sequences are windows of consecutive
 epochs of one recording. Early stopping keeps the weights of the best validation macro-F1
-(scikit-learn's ``f1_score``), so the test subjects are never looked at while training.
+(scikit-learn's ``f1_score``), so the test subjects are never looked at while training; without
+validation data there is no early stopping (:class:`PassTracker`). Budgets are counted in passes
+over the training epochs and in optimiser steps, never in seconds.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 
+from .device import current_device, to_device
 from .epochs import N_CLASSES, EpochSet
 from .registry import Entry
 
@@ -39,8 +42,9 @@ class TrainRecipe:
 
 
 def seed_everything(seed: int) -> None:
-    """Fix every source of randomness on CPU (tests rely on identical reruns)."""
-    torch.manual_seed(seed)
+    """Fix every source of randomness on CPU (tests rely on identical reruns); on CUDA, the
+    deterministic algorithms torch offers (``warn_only``: an op without one still runs)."""
+    torch.manual_seed(seed)  # seeds every CUDA device too
     np.random.seed(seed % 2**32)
     torch.use_deterministic_algorithms(True, warn_only=True)
 
@@ -65,9 +69,22 @@ def windows(set_: EpochSet, seq_len: int, rng: np.random.Generator | None = None
     return np.asarray(starts, dtype=np.int64)
 
 
-def _batch(x: np.ndarray, starts: np.ndarray, seq_len: int) -> torch.Tensor:
+def _batch(x: np.ndarray, starts: np.ndarray, seq_len: int,
+           device: torch.device | None = None) -> torch.Tensor:
+    """Windows [len(starts), seq_len, ...] of ``x``, on ``device`` (host arrays are copied there
+    one batch at a time, through pinned memory on CUDA; on CPU the tensor shares the host array)."""
     idx = starts[:, None] + np.arange(seq_len)[None]
-    return torch.from_numpy(x[idx])
+    t = torch.from_numpy(x[idx])
+    return t if device is None else to_device(t, device)
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """The device of ``module``'s first parameter or buffer (CPU for a module without either)."""
+    for t in module.parameters():
+        return t.device
+    for t in module.buffers():
+        return t.device
+    return torch.device("cpu")
 
 
 def class_weights(y: np.ndarray) -> torch.Tensor:
@@ -81,48 +98,135 @@ def predict_module(module: torch.nn.Module, data: EpochSet, seq_len: int,
                    batch_size: int = 256) -> np.ndarray:
     """Class probabilities [n_epochs, 5] for every epoch of ``data``."""
     module.eval()
+    device = module_device(module)
     proba = np.zeros((len(data), N_CLASSES), dtype=np.float32)
     x = data.x
     short = [(a, b) for a, b in zip(data.offsets[:-1], data.offsets[1:]) if b - a < seq_len]
     starts = windows(data, seq_len)
     for i in range(0, len(starts), batch_size):
         s = starts[i:i + batch_size]
-        p = torch.softmax(module(_batch(x, s, seq_len)), dim=-1).numpy()
+        p = torch.softmax(module(_batch(x, s, seq_len, device)), dim=-1).cpu().numpy()
         for j, start in enumerate(s):
             proba[start:start + seq_len] = p[j]  # later (end-aligned) windows overwrite overlaps
     for a, b in short:  # recordings shorter than a window: one window of their own length
-        proba[a:b] = torch.softmax(module(torch.from_numpy(x[a:b][None])), dim=-1).numpy()[0]
+        xb = to_device(torch.from_numpy(x[a:b][None]), device)
+        proba[a:b] = torch.softmax(module(xb), dim=-1).cpu().numpy()[0]
     return proba
+
+
+def validation_macro_f1(valid: EpochSet, proba: np.ndarray) -> float:
+    """Macro-F1 over the five classes (scikit-learn), the criterion of early stopping."""
+    return float(f1_score(valid.y, proba.argmax(1), average="macro", labels=range(N_CLASSES),
+                          zero_division=0))
+
+
+class PassTracker:
+    """Per-pass history, early stopping and best-weights selection of one training run.
+
+    Shared by every deep entry's training loop (:func:`fit_module`, and entries with a loop of
+    their own, such as ``tinysleepnet``'s stateful one), so that every entry is stopped by the
+    same rule and reports its training the same way.
+
+    * With validation data: after each pass the validation macro-F1 is computed; the weights of the
+      best pass are kept, and training stops after ``recipe.patience`` passes without a better one
+      (or after ``recipe.max_epochs`` passes).
+    * Without validation data (a fold whose validation subjects are all missing or unusable): there
+      is nothing to select on, and stopping on the training loss would select on the data being
+      fitted. So early stopping is off: the model trains the full ``max_epochs`` passes and the
+      final weights are kept. The report says ``"validation": "none"`` so tables can flag it.
+
+    ``recipe.max_train_seconds`` (None by default, and set by no suite) is an opt-in wall-clock
+    cap checked after each pass; it makes a result depend on the machine.
+    """
+
+    def __init__(self, module: torch.nn.Module, recipe: TrainRecipe, steps_per_pass: int,
+                 validation: bool):
+        self.module, self.recipe = module, recipe
+        self.steps_per_pass, self.validation = int(steps_per_pass), bool(validation)
+        self.history: list[dict] = []
+        self.best_state, self.best_f1, self.best_pass, self.stale = None, -1.0, 0, 0
+        self.steps_run = 0
+        self.t0 = time.perf_counter()
+
+    def end_pass(self, loss: float, val_macro_f1: float | None, steps: int | None = None) -> bool:
+        """Record a finished pass (mean training loss, validation macro-F1 or None, optimiser steps
+        taken, default ``steps_per_pass``); returns True when training should stop."""
+        n = len(self.history) + 1  # passes are numbered from 1
+        self.steps_run += self.steps_per_pass if steps is None else int(steps)
+        self.history.append({"pass": n, "loss": float(loss),
+                             "val_macro_f1": None if val_macro_f1 is None else float(val_macro_f1)})
+        if self.validation:
+            if val_macro_f1 > self.best_f1:
+                self.best_state = copy.deepcopy(self.module.state_dict())
+                self.best_f1, self.best_pass, self.stale = float(val_macro_f1), n, 0
+            else:
+                self.stale += 1
+            if self.stale >= self.recipe.patience:
+                return True
+        else:
+            self.best_pass = n  # no selection: the last pass is the model
+        limit = self.recipe.max_train_seconds
+        return bool(limit and time.perf_counter() - self.t0 > limit)
+
+    def finish(self) -> dict:
+        """Load the selected weights into the module; return the training report.
+
+        ``{"budget": {"max_epochs", "steps_per_epoch", "batch_size", "seq_len"}, "passes_run",
+        "best_pass", "validation": "valid" | "none", "steps_run", "history": [{"pass", "loss",
+        "val_macro_f1"}, ...]}``. ``steps_per_epoch`` is the number of optimiser steps in one pass
+        as trained (it follows from the training set's size, the batch and the sequence length);
+        passes are numbered from 1.
+        """
+        if self.best_state is not None:
+            self.module.load_state_dict(self.best_state)
+        self.best_state = None
+        r = self.recipe
+        return {"budget": {"max_epochs": int(r.max_epochs), "steps_per_epoch": self.steps_per_pass,
+                           "batch_size": int(r.batch_size), "seq_len": int(r.seq_len)},
+                "passes_run": len(self.history), "best_pass": int(self.best_pass),
+                "validation": "valid" if self.validation else "none",
+                "steps_run": int(self.steps_run),
+                "history": list(self.history)}
 
 
 def fit_module(module: torch.nn.Module, train: EpochSet, valid: EpochSet, recipe: TrainRecipe,
                seed: int) -> dict:
-    """Train ``module`` in place; returns the history (per-pass loss and validation macro-F1)."""
+    """Train ``module`` in place; returns :meth:`PassTracker.finish`'s training report.
+
+    One pass draws every training window once (a random phase per recording, see :func:`windows`),
+    so a pass shows the model every training epoch once, in ``ceil(n_windows / batch_size)``
+    steps; ``recipe.steps_per_epoch`` (None by default) can only cap that number.
+    """
     seed_everything(seed)
     rng = np.random.default_rng(seed)
-    opt = torch.optim.AdamW(module.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    # a module may ask for optimiser groups (e.g. FIN-ViViT: its FINs at a lower lr, no decay)
+    groups = (module.param_groups(recipe.lr, recipe.weight_decay) if hasattr(module, "param_groups")
+              else module.parameters())
+    opt = torch.optim.AdamW(groups, lr=recipe.lr, weight_decay=recipe.weight_decay)
     n_windows = len(windows(train, recipe.seq_len, rng))
     steps = -(-n_windows // recipe.batch_size)
     if recipe.steps_per_epoch:
         steps = min(steps, recipe.steps_per_epoch)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps * recipe.max_epochs))
              if recipe.schedule == "cosine" else None)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=class_weights(train.y) if recipe.class_weight else None)
-    x, y = train.x, torch.from_numpy(train.y)
-    best, best_f1, stale, history = None, -1.0, 0, []
-    t0 = time.perf_counter()
+    device = module_device(module)  # the caller placed the module (DeepEntry.fit: the job's device)
+    loss_fn = torch.nn.CrossEntropyLoss(
+        weight=class_weights(train.y).to(device) if recipe.class_weight else None)
+    # labels are small: on the device once; signals go there one batch at a time
+    x, y = train.x, to_device(torch.from_numpy(train.y), device)
+    tracker = PassTracker(module, recipe, steps_per_pass=steps, validation=len(valid) > 0)
     for ep in range(recipe.max_epochs):
         module.train()
         starts = rng.permutation(windows(train, recipe.seq_len, rng))[: steps * recipe.batch_size]
         total = 0.0
         for i in range(0, len(starts), recipe.batch_size):
             s = starts[i:i + recipe.batch_size]
-            idx = torch.from_numpy(s[:, None] + np.arange(recipe.seq_len)[None])
-            xb = _batch(x, s, recipe.seq_len)
+            idx = to_device(torch.from_numpy(s[:, None] + np.arange(recipe.seq_len)[None]), device)
+            xb = _batch(x, s, recipe.seq_len, device)
             if recipe.gain_augment:  # amplitude differs between subjects and amplifiers
                 log_a = np.log(recipe.gain_augment)
                 gain = np.exp(rng.uniform(-log_a, log_a, len(s))).astype(np.float32)
-                xb = xb * torch.from_numpy(gain)[:, None, None, None]
+                xb = xb * to_device(torch.from_numpy(gain), device)[:, None, None, None]
             logits = module(xb)
             loss = loss_fn(logits.reshape(-1, N_CLASSES), y[idx].reshape(-1))
             opt.zero_grad()
@@ -132,20 +236,12 @@ def fit_module(module: torch.nn.Module, train: EpochSet, valid: EpochSet, recipe
             if sched:
                 sched.step()
             total += float(loss.detach()) * len(s)
-        val_f1 = (f1_score(valid.y, predict_module(module, valid, recipe.seq_len).argmax(1),
-                           average="macro", labels=range(N_CLASSES), zero_division=0)
-                  if len(valid) else -float(total))
-        history.append({"epoch": ep, "loss": total / max(len(starts), 1), "val_macro_f1": val_f1})
-        if val_f1 > best_f1:
-            best, best_f1, stale = copy.deepcopy(module.state_dict()), val_f1, 0
-        else:
-            stale += 1
-        if stale >= recipe.patience or (recipe.max_train_seconds
-                                        and time.perf_counter() - t0 > recipe.max_train_seconds):
+        val_f1 = (validation_macro_f1(valid, predict_module(module, valid, recipe.seq_len))
+                  if len(valid) else None)
+        if tracker.end_pass(total / max(len(starts), 1), val_f1,
+                            steps=-(-len(starts) // recipe.batch_size)):
             break
-    if best is not None:
-        module.load_state_dict(best)
-    return {"passes": history, "best_val_macro_f1": best_f1}
+    return tracker.finish()
 
 
 class DeepEntry(Entry):
@@ -158,18 +254,56 @@ class DeepEntry(Entry):
 
     kind = "deep"
 
+    def __init__(self, seed: int = 0, **recipe):
+        """Store ``seed`` and any :class:`TrainRecipe` field given (``max_epochs``, ``lr``, ...).
+
+        The way for a subclass to hand its recipe arguments on::
+
+            def __init__(self, n_filters=16, max_epochs=10, lr=1e-3, seed=0):
+                self.n_filters = n_filters
+                super().__init__(seed=seed, max_epochs=max_epochs, lr=lr)
+
+        Every argument becomes an attribute of the same name (scikit-learn's ``get_params`` reads
+        them back); list each one in the subclass's own signature, since that signature is what
+        ``get_params``, suites and ``sleepbench run`` see. Recipe fields not listed keep
+        :class:`TrainRecipe`'s defaults.
+        """
+        names = {f.name for f in fields(TrainRecipe)}
+        unknown = sorted(set(recipe) - names)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: DeepEntry.__init__ takes seed and the training "
+                            f"recipe's fields {sorted(names)}; got unknown {unknown}. Store the "
+                            "model's own parameters as attributes (self.<name> = <name>) in the "
+                            "subclass's __init__ instead.")
+        self.seed = seed
+        for key, value in recipe.items():
+            setattr(self, key, value)
+
     def build_module(self, n_channels: int, n_samples: int) -> torch.nn.Module:  # pragma: no cover
         raise NotImplementedError
 
     def recipe(self) -> TrainRecipe:
         params = self.get_params()
+        # a recipe field a subclass fixed in its call to DeepEntry.__init__ (not a parameter of its
+        # own) is still an attribute: use it rather than silently falling back to the default
+        params = {**{f.name: getattr(self, f.name) for f in fields(TrainRecipe)
+                     if f.name in vars(self)}, **params}
         return TrainRecipe(**{f.name: params[f.name] for f in fields(TrainRecipe) if f.name in params})
 
     def fit(self, train: EpochSet, valid: EpochSet):
         seed_everything(self.seed)
-        self.module_ = self.build_module(train.x.shape[1], train.x.shape[2])
-        self.history_ = fit_module(self.module_, train, valid, self.recipe(), self.seed)
+        # built on the CPU (same initial weights on every device), then moved to the job's device
+        # (benchmark.device.use_device, set by the runner; CPU outside a job)
+        self.module_ = self.build_module(train.x.shape[1], train.x.shape[2]).to(current_device())
+        self.training_ = fit_module(self.module_, train, valid, self.recipe(), self.seed)
         return self
+
+    def report(self, test: EpochSet) -> dict:
+        """``{"training": ...}``: the budget, passes run, best pass, validation and per-pass
+        history (:meth:`PassTracker.finish`). Subclasses that report more extend this dict
+        (``{**super().report(test), ...}``)."""
+        training = getattr(self, "training_", None)
+        return {} if training is None else {"training": copy.deepcopy(training)}
 
     def predict_proba(self, data: EpochSet) -> np.ndarray:
         return predict_module(self.module_, data, self.recipe().seq_len)

@@ -125,7 +125,7 @@ def test_tinysleepnet_learns_a_few_steps():
              lr=2e-3, max_train_seconds=None, patience=10).fit(train, valid)
     assert m.n_params() > 1_000_000
     assert m.module_.calibration is None and not m.module_.training
-    losses = [h["loss"] for h in m.history_["passes"]]
+    losses = [h["loss"] for h in m.training_["history"]]
     assert losses[-1] < losses[0]
     seed_everything(0)  # the same initial weights as the trained model's
     untrained = m.build_module(1, N_SAMPLES)

@@ -7,6 +7,9 @@ registered entry may default to one and no suite may set one.
 from __future__ import annotations
 
 import inspect
+import json
+
+import numpy as np
 
 import pytest
 
@@ -35,3 +38,86 @@ def test_no_suite_sets_a_wall_clock_budget(suite):
     for model, params in models.items():
         for key in WALL_CLOCK:
             assert params.get(key) is None, f"suite {suite}: {model} sets {key}={params[key]}"
+
+
+# --- the training report of deep entries -----------------------------------------------------------
+
+class _TinyDeep:
+    """A small deep entry (a per-epoch linear model on a few summary numbers), built lazily so the
+    registry only sees it inside these tests."""
+
+    @staticmethod
+    def make(**params):
+        import torch
+        from torch import nn
+
+        from benchmark.training import DeepEntry
+
+        class Module(nn.Module):
+            """[batch, seq_len, C, n] -> logits [batch, seq_len, 5] from log-variance per channel."""
+
+            def __init__(self, n_channels):
+                super().__init__()
+                self.linear = nn.Linear(n_channels, 5)
+
+            def forward(self, x):
+                return self.linear(torch.log(x.var(dim=-1) + 1.0))
+
+        class TinyDeep(DeepEntry):
+            def __init__(self, seed=0, max_epochs=6, batch_size=8, seq_len=4, patience=2, lr=5e-2,
+                         steps_per_epoch=None):
+                super().__init__(seed=seed, max_epochs=max_epochs, batch_size=batch_size,
+                                 seq_len=seq_len, patience=patience, lr=lr,
+                                 steps_per_epoch=steps_per_epoch)
+
+            def build_module(self, n_channels, n_samples):
+                return Module(n_channels)
+
+        return TinyDeep(**params)
+
+
+def _check_training_report(training, max_epochs, batch_size, seq_len):
+    assert set(training) >= {"budget", "passes_run", "best_pass", "validation", "history", "steps_run"}
+    assert training["budget"]["max_epochs"] == max_epochs
+    assert training["budget"]["batch_size"] == batch_size and training["budget"]["seq_len"] == seq_len
+    assert training["budget"]["steps_per_epoch"] >= 1
+    assert 1 <= training["passes_run"] <= max_epochs == training["budget"]["max_epochs"]
+    assert 1 <= training["best_pass"] <= training["passes_run"]
+    assert [h["pass"] for h in training["history"]] == list(range(1, training["passes_run"] + 1))
+    assert all(np.isfinite(h["loss"]) for h in training["history"])
+    json.dumps(training)  # JSON-able as it is stored in the record
+
+
+def test_report_has_budget_history_and_best_pass():
+    from tests.synthetic import synthetic_set
+
+    train, valid, test = synthetic_set(3, 60, seed=1), synthetic_set(1, 60, seed=2), synthetic_set(1, 40, seed=3)
+    entry = _TinyDeep.make(max_epochs=6, patience=2).fit(train, valid)
+    entry.predict_proba(test)
+    training = entry.report(test)["training"]
+    _check_training_report(training, 6, 8, 4)
+    assert training["validation"] == "valid"
+    f1s = [h["val_macro_f1"] for h in training["history"]]
+    assert all(0.0 <= f <= 1.0 for f in f1s)
+    # the best pass is the first maximum of the validation macro-F1, and its weights are the model's
+    assert training["best_pass"] == int(np.argmax(f1s)) + 1
+    # early stopping: training ran until ``patience`` passes brought nothing better, or to the end
+    assert (training["passes_run"] == 6 or training["passes_run"] - training["best_pass"] == 2)
+    # one pass shows every training epoch once: ceil(windows / batch) steps, windows = epochs / seq_len
+    assert training["budget"]["steps_per_epoch"] == -(-(3 * (60 // 4)) // 8)
+    assert training["steps_run"] == sum(1 for _ in training["history"]) * training["budget"]["steps_per_epoch"]
+
+
+def test_no_validation_data_trains_the_full_budget_without_early_stopping():
+    """A fold whose validation set is empty must not early-stop on its own training loss."""
+    from benchmark.epochs import EpochSet
+    from tests.synthetic import synthetic_set
+
+    train, test = synthetic_set(3, 60, seed=1), synthetic_set(1, 40, seed=3)
+    empty = EpochSet([], train.sfreq, train.channels)
+    entry = _TinyDeep.make(max_epochs=5, patience=1).fit(train, empty)
+    training = entry.report(test)["training"]
+    _check_training_report(training, 5, 8, 4)
+    assert training["validation"] == "none"
+    assert training["passes_run"] == 5 and training["best_pass"] == 5  # full budget, final weights
+    assert all(h["val_macro_f1"] is None for h in training["history"])
