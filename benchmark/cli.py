@@ -162,8 +162,14 @@ def cmd_run(args) -> int:
     if args.suite:
         suite = load_suite(args.suite)
         protocol, models, seeds = suite["protocol"], suite["models"], suite["seeds"]
-        if args.models:
-            models = {m: models.get(m, {}) for m in args.models.split(",")}
+        if args.models:  # a subset of the suite, at the suite's settings (budgets)
+            names = [m.strip() for m in args.models.split(",") if m.strip()]
+            unknown = [m for m in names if m not in models]
+            if unknown:
+                raise ValueError(f"model(s) {', '.join(unknown)} not in suite {suite['name']!r} "
+                                 f"(its models: {', '.join(models)}); run them at their own defaults "
+                                 f"with --protocol {protocol} --models ...")
+            models = {m: models[m] for m in names}
     elif args.protocol and args.models:
         protocol, models = args.protocol, {m: {} for m in args.models.split(",")}
         seeds = [0]
@@ -192,6 +198,17 @@ def cmd_tables(args) -> int:
         print(p.read_text())
     print(f"wrote {len(paths)} file(s) under {Path(args.results) / 'tables'}", file=sys.stderr)
     return 0 if paths else 1
+
+
+def cmd_new_entry(args) -> int:
+    from benchmark.scaffold import write_entry
+
+    entry, test = write_entry(args.name, args.kind, out_dir=args.out, test_dir=args.test_dir)
+    plugin = "" if args.out is None else f"SLEEPBENCH_PLUGINS={entry} "
+    print(f"wrote {entry} and {test}\nnext:\n  {plugin}python -m pytest -q {test}\n"
+          f"  {plugin}sleepbench run --protocol quick --models {args.name} --results results\n"
+          f"  {plugin}sleepbench tables --protocol quick")
+    return 0
 
 
 def cmd_fin_pretrain(args) -> int:
@@ -308,6 +325,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_fin_report)
+
+    p = sub.add_parser("new-entry", help="write a ready-to-edit model entry and its test")
+    p.add_argument("name", help="registry name, lowercase words joined by hyphens (e.g. my-cnn)")
+    p.add_argument("--kind", choices=("classic", "deep"), default="classic",
+                   help="classic: fit/predict_proba; deep: a torch module trained by the harness")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder for the entry (default models/; elsewhere it is a plugin file)")
+    p.add_argument("--test-dir", type=Path, default=None,
+                   help="folder for its test (default tests/, or beside a plugin)")
+    p.set_defaults(func=cmd_new_entry)
 
     p = sub.add_parser("models", help="list registered model entries")
     p.set_defaults(func=cmd_models)

@@ -7,6 +7,21 @@ parameters in ``__init__``, learned state only after ``fit``):
 * deep entries subclass :class:`benchmark.training.DeepEntry` and supply a ``torch.nn.Module``
   (``build_module``) and a training recipe; fitting and prediction come from the harness.
 
+Conventions (README "Add a model"; worked examples in ``examples/``; ``sleepbench new-entry``
+writes a ready-to-edit file and its test):
+
+* every parameter is an ``__init__`` argument with a default, stored unchanged as an attribute of
+  the same name (``self.lr = lr``): scikit-learn's ``get_params`` reads them back, and suites,
+  records and config hashes are built from them; learned state gets a trailing underscore
+  (``self.module_``) and exists only after ``fit``;
+* ``fit`` sees :class:`benchmark.epochs.EpochSet`: ``.x`` [n, channels, samples] float32 in µV,
+  raw and unnormalised (normalise inside the entry, and say how), ``.y`` in 0..4 (W, N1, N2, N3,
+  REM), ``.sfreq``, ``.channels``, ``.recordings`` (whole nights, in order), ``.subject``,
+  ``.night``, ``.epoch``, ``.offsets``;
+* ``n_params()`` / ``n_trainable_params()`` feed the tables' Params column;
+* :func:`register_variant` registers an entry that differs from another only in defaults;
+* ``SLEEPBENCH_PLUGINS``: .py files, folders or module names separated by ``os.pathsep``.
+
 Example (a complete entry; drop it in ``models/my_model.py``)::
 
     from benchmark.registry import Entry, register
@@ -112,14 +127,62 @@ def register(name: str, description: str | None = None):
     return deco
 
 
+class PluginError(ValueError):
+    """A ``SLEEPBENCH_PLUGINS`` item (or ``extra`` plugin) that cannot be loaded; says which and why."""
+
+
+#: How plugins are named, repeated in every plugin error message.
+PLUGINS_SYNTAX = (f"SLEEPBENCH_PLUGINS is a list of .py files, folders of .py files or importable "
+                  f"module names, separated by {os.pathsep!r} (os.pathsep), e.g. "
+                  f"SLEEPBENCH_PLUGINS=examples/small_cnn.py{os.pathsep}my_entries/")
+
+
 def _import_file(path: Path) -> None:
-    mod_name = f"sleepbench_plugin_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+    # a stable name (not hash(): salted per process) so entries pickle into worker processes
+    import hashlib
+
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    mod_name = f"sleepbench_plugin_{path.stem}_{digest}"
     if mod_name in sys.modules:
         return
     spec = importlib.util.spec_from_file_location(mod_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[mod_name]
+        raise PluginError(f"plugin {path}: importing it failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _load_plugin(item: str | Path) -> None:
+    """Import one plugin: a ``.py`` file, a folder of them, or a dotted module name."""
+    path = Path(item)
+    if path.is_dir():
+        for f in sorted(path.glob("*.py")):
+            _import_file(f)
+        return
+    if path.is_file():
+        if path.suffix != ".py":
+            raise PluginError(f"plugin {path}: not a .py file. {PLUGINS_SYNTAX}")
+        _import_file(path)
+        return
+    text = str(item)
+    if "," in text:
+        raise PluginError(f"plugin {text!r}: no such file or folder; items are separated by "
+                          f"{os.pathsep!r}, not commas. {PLUGINS_SYNTAX}")
+    if text.endswith(".py") or "/" in text or os.sep in text:
+        raise PluginError(f"plugin {text!r}: no such file or folder. {PLUGINS_SYNTAX}")
+    if not all(part.isidentifier() for part in text.split(".")):
+        raise PluginError(f"plugin {text!r}: neither a file, a folder nor a module name. {PLUGINS_SYNTAX}")
+    try:
+        importlib.import_module(text)
+    except ModuleNotFoundError as exc:
+        raise PluginError(f"plugin {text!r}: no such file or folder, and no importable module of "
+                          f"that name ({exc}). {PLUGINS_SYNTAX}") from exc
+    except Exception as exc:
+        raise PluginError(f"plugin module {text!r}: importing it failed: "
+                          f"{type(exc).__name__}: {exc}") from exc
 
 
 def discover(extra: list[str | Path] | None = None) -> dict[str, EntryInfo]:
@@ -129,11 +192,9 @@ def discover(extra: list[str | Path] | None = None) -> dict[str, EntryInfo]:
         for info in pkgutil.iter_modules(pkg.__path__):
             if not info.name.startswith("_"):
                 importlib.import_module(f"{pkg_name}.{info.name}")
-    env = [p for p in os.environ.get("SLEEPBENCH_PLUGINS", "").split(os.pathsep) if p]
+    env = [p.strip() for p in os.environ.get("SLEEPBENCH_PLUGINS", "").split(os.pathsep) if p.strip()]
     for item in [*env, *(extra or [])]:
-        path = Path(item)
-        for f in sorted(path.glob("*.py")) if path.is_dir() else [path]:
-            _import_file(f)
+        _load_plugin(item)
     return dict(sorted(_REGISTRY.items()))
 
 

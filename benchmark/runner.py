@@ -2,35 +2,39 @@
 
 A job is small and self-describing (:class:`Job`), so any executor can run it anywhere the results
 folder and the data are visible: it opens the protocol's data from the cache, loads only its fold's
-recordings, and writes one record atomically. A rerun skips jobs whose record carries the same
-config hash (``force`` redoes them).
+recordings, and writes one record atomically.
+
+A rerun skips jobs whose record carries the same config hash (:mod:`benchmark.identity`: resolved
+parameters, code, preprocessing, data, device type); a record whose code, data or preprocessing
+changed is redone. A record made with *other resolved parameters* is never replaced silently:
+:func:`run` refuses with :class:`ConfigConflict`, naming the differing parameters, unless ``force``
+(which redoes the job).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from datasets.cache import file_lock
 
+from .device import current_device, device_info, use_device
 from .executors import make_executor
+from .identity import HARNESS_VERSION, config_hash, jsonable, params_diff, run_identity  # noqa: F401
 from .metrics import epoch_metrics, grouped_metrics
 from .protocol_data import open_protocol_data
 from .protocols import load_protocol
 from .registry import get_entry, make_entry
-from .store import SCHEMA, environment, finished, now, record_paths, write_record
+from .store import SCHEMA, environment, finished, now, read_record, record_paths, write_record
 
 log = logging.getLogger(__name__)
-#: Bump when the harness changes what a record means, so old records are redone.
-HARNESS_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class Job:
     data_dir: str | None = None
     cache_dir: str | None = None
     threads: int | None = 1  # torch / BLAS / OpenMP threads of this job (None: libraries' defaults)
+    device: str = "cpu"  # benchmark.device spec: cpu, cuda:N, or auto / cuda (resolved by the worker)
 
     @property
     def label(self) -> str:
@@ -64,11 +69,46 @@ class JobResult:
     metrics: dict | None = None
 
 
-def config_hash(job: Job, protocol: dict, checksums: dict, prep: dict) -> str:
-    blob = json.dumps({"harness": HARNESS_VERSION, "protocol": protocol["hash"], "fold": job.fold,
-                       "model": job.model, "params": job.params, "seed": job.seed,
-                       "data": checksums, "prep": prep}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+class ConfigConflict(ValueError):
+    """Records exist for these jobs with other resolved parameters; ``force`` replaces them."""
+
+
+def conflict(job: Job, entry=None, device_type: str | None = None) -> str | None:
+    """Why ``job`` must not silently replace the record at its path, or None when it may.
+
+    It may when there is no record, or the record was made with the same resolved parameters
+    (``get_params()`` of the entry as constructed) on the same device type (``device_type``, when
+    known); then a changed code hash, preprocessing or data just makes the record stale and the
+    job redoes it.
+    """
+    js, _ = record_paths(job.results_dir, job.protocol, job.model, job.seed, job.fold)
+    record = read_record(js)
+    if record is None:
+        return None
+    entry = entry if entry is not None else make_entry(job.model, job.seed, job.params)
+    diff = params_diff(record.get("model", {}).get("params", {}), jsonable(entry.get_params()))
+    old_device = (record.get("environment", {}).get("device") or {}).get("type", "cpu")
+    if device_type is not None and device_type != old_device:
+        diff.append(f"device: {old_device} (record) -> {device_type} (now)")
+    if not diff:
+        return None
+    return f"{js} was made with other settings: {'; '.join(diff)}"
+
+
+def check_conflicts(jobs: list[Job]) -> None:
+    """Raise :class:`ConfigConflict` listing every job whose record has other resolved parameters."""
+    def device_type(spec: str) -> str | None:  # "auto" is resolved only inside the job
+        spec = str(spec or "cpu")
+        return "cpu" if spec == "cpu" else "cuda" if spec.startswith("cuda") else None
+
+    found = [c for c in (conflict(j, device_type=device_type(getattr(j, "device", "cpu"))) for j in jobs)
+             if c]
+    if found:
+        shown = "\n  ".join(found[:10]) + (f"\n  ... and {len(found) - 10} more" if len(found) > 10 else "")
+        raise ConfigConflict(
+            f"{len(found)} record(s) exist with other resolved parameters; nothing was run:\n  {shown}\n"
+            "Rerun with --force to replace them, use another --results folder, or run the entry at the "
+            "suite's settings (--suite S --models m).")
 
 
 @contextmanager
@@ -97,14 +137,33 @@ def run_job(job: Job, force: bool = False) -> JobResult:
     """Run one (model, seed, fold); never raises: failures come back as ``status="failed"``."""
     t0 = time.perf_counter()
     try:
-        with _limited_threads(job.threads):
+        with _limited_threads(job.threads), use_device(job.device):
             return _run_job(job, force, t0)
     except NoUsableData as exc:  # bad inputs, already reported by name when the data was prepared
         return JobResult(job, "no-data", error=f"{job.label}: {exc}", seconds=time.perf_counter() - t0)
     except Exception as exc:  # one failed job never sinks the run
         log.debug(traceback.format_exc())
-        return JobResult(job, "failed", error=f"{job.label}: {type(exc).__name__}: {exc}",
+        where = _write_failure_log(job, traceback.format_exc())
+        return JobResult(job, "failed", error=f"{job.label}: {type(exc).__name__}: {exc}{where}",
                          seconds=time.perf_counter() - t0)
+
+
+def failure_log_path(job: Job) -> Path:
+    """``<results>/logs/<protocol>/<model>/seed-<s>/fold-<k>.log``: the full traceback of a failed job."""
+    return (Path(job.results_dir) / "logs" / job.protocol / job.model / f"seed-{job.seed}"
+            / f"fold-{job.fold}.log")
+
+
+def _write_failure_log(job: Job, text: str) -> str:
+    """Write the traceback beside the results; returns " (traceback: PATH)" or "" if unwritable."""
+    path = failure_log_path(job)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{job.label} failed at {now()}\nparams: {json.dumps(job.params, default=str)}"
+                        f"\n\n{text}")
+    except OSError:
+        return ""
+    return f" (full traceback: {path})"
 
 
 def _run_job(job: Job, force: bool, t0: float) -> JobResult:
@@ -116,19 +175,25 @@ def _run_job(job: Job, force: bool, t0: float) -> JobResult:
         raise NoUsableData(f"no usable {'test' if not roles['test'] else 'training'} "
                          f"recordings (missing units {data.missing_units()})")
     checksums = data.checksums(roles["train"] + roles["valid"] + roles["test"])
-    chash = config_hash(job, protocol, checksums, protocol["prep"])
+    entry = make_entry(job.model, job.seed, job.params)
+    identity = run_identity(entry, protocol, checksums)
+    # a GPU gives other (close, not equal) numbers than the CPU: a CUDA record is not a finished CPU
+    # job and vice versa, so a table row never mixes devices
+    chash = config_hash(job, protocol, identity, current_device().type)
     lock = record_paths(job.results_dir, job.protocol, job.model, job.seed, job.fold)[0]
     # a second run on the same results folder waits here for this job, then finds its record
     with file_lock(lock.with_suffix(".lock")):
         if not force and finished(job.results_dir, job.protocol, job.model, job.seed, job.fold,
                                   chash):
             return JobResult(job, "skipped", seconds=time.perf_counter() - t0)
-        return _fit_and_record(job, protocol, data, roles, checksums, chash, t0)
+        why = None if force else conflict(job, entry, current_device().type)
+        if why:  # another run with other settings wrote it after this run's up-front check
+            raise ConfigConflict(f"{why}; not replaced (rerun with --force)")
+        return _fit_and_record(job, entry, protocol, data, roles, checksums, identity, chash, t0)
 
 
-def _fit_and_record(job, protocol, data, roles, checksums, chash, t0) -> JobResult:
+def _fit_and_record(job, entry, protocol, data, roles, checksums, identity, chash, t0) -> JobResult:
     train, valid, test = (data.epoch_set(roles[r]) for r in ("train", "valid", "test"))
-    entry = make_entry(job.model, job.seed, job.params)
     t_fit = time.perf_counter()
     entry.fit(train, valid)
     fit_s = time.perf_counter() - t_fit
@@ -149,14 +214,16 @@ def _fit_and_record(job, protocol, data, roles, checksums, chash, t0) -> JobResu
         "protocol": {k: protocol[k] for k in ("name", "version", "hash", "title", "kind")},
         "dataset": {"source": data.source, **protocol["prep"], "epoch_sec": 30.0,
                     "checksums": checksums},
-        "model": {"name": job.model, "params": _jsonable(entry.get_params()),
+        "identity": identity,
+        "model": {"name": job.model, "params": identity["params"], "code_hash": identity["code_hash"],
                   "n_params": entry.n_params(), "n_trainable_params": entry.n_trainable_params(),
                   "description": info.description},
-        "entry_report": _jsonable(entry.report(test)),
+        "entry_report": jsonable(entry.report(test)),
         "seed": job.seed, "fold": job.fold, "subjects": roles,
         "metrics": metrics, "n_test_epochs": int(len(test)),
         "timing": {"fit_s": round(fit_s, 3), "predict_s": round(predict_s, 3)},
-        "environment": {**environment(), "threads": job.threads}, "created": now(),
+        "environment": {**environment(), "threads": job.threads,
+                        "device": device_info(str(current_device()))}, "created": now(),
     }
     arrays = {"y_true": test.y, "y_pred": y_pred, "proba": proba, "subject": test.subject,
               "night": test.night, "epoch": test.epoch, "recording": recording.astype(str)}
@@ -165,12 +232,8 @@ def _fit_and_record(job, protocol, data, roles, checksums, chash, t0) -> JobResu
                      metrics={k: metrics["pooled"][k] for k in ("accuracy", "kappa", "macro_f1")})
 
 
-def _jsonable(params: dict) -> dict:
-    return json.loads(json.dumps(params, default=str))
-
-
 def plan(protocol: str, models: dict[str, dict], seeds: list[int], results_dir, data_dir=None,
-         cache_dir=None, threads: int | None = 1) -> list[Job]:
+         cache_dir=None, threads: int | None = 1, devices: list[str] | None = None) -> list[Job]:
     """Every (model, seed, fold) job of a run, models outermost so tables fill model by model."""
     p = load_protocol(protocol)
     for m in models:
@@ -178,9 +241,13 @@ def plan(protocol: str, models: dict[str, dict], seeds: list[int], results_dir, 
     def absolute(path):  # a job may run on another machine or in another working directory
         return None if path is None else str(Path(path).resolve())
 
-    return [Job(protocol, m, s, f["fold"], dict(params), absolute(results_dir), absolute(data_dir),
+    jobs = [Job(protocol, m, s, f["fold"], dict(params), absolute(results_dir), absolute(data_dir),
                 absolute(cache_dir), threads)
             for m, params in models.items() for s in seeds for f in p["folds"]]
+    # devices: one per job (benchmark.device.assign_devices), or one for all
+    if devices:
+        jobs = [replace(j, device=devices[i % len(devices)]) for i, j in enumerate(jobs)]
+    return jobs
 
 
 def prepare_data(jobs: list[Job], workers: int = 1, progress: bool = True):
@@ -202,6 +269,8 @@ def run(jobs: list[Job], executor: str = "local", workers: int = 1, force: bool 
 
     if not jobs:
         return []
+    if not force:
+        check_conflicts(jobs)  # before any data is prepared or any record replaced
     if not prepared:
         prepare_data(jobs, workers, progress)
     first = jobs[0]

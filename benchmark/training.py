@@ -295,8 +295,17 @@ class DeepEntry(Entry):
         # built on the CPU (same initial weights on every device), then moved to the job's device
         # (benchmark.device.use_device, set by the runner; CPU outside a job)
         self.module_ = self.build_module(train.x.shape[1], train.x.shape[2]).to(current_device())
-        self.training_ = fit_module(self.module_, train, valid, self.recipe(), self.seed)
+        self.training_ = self.train_module(train, valid)
         return self
+
+    def train_module(self, train: EpochSet, valid: EpochSet) -> dict:
+        """Train ``self.module_`` in place; return :meth:`PassTracker.finish`'s report.
+
+        Default: :func:`fit_module` (random windows of ``seq_len`` epochs). An entry whose paper
+        trains otherwise (e.g. ``tinysleepnet``'s stateful LSTM) overrides this, and keeps the
+        harness's budget, early stopping and report by using :class:`PassTracker`.
+        """
+        return fit_module(self.module_, train, valid, self.recipe(), self.seed)
 
     def report(self, test: EpochSet) -> dict:
         """``{"training": ...}``: the budget, passes run, best pass, validation and per-pass

@@ -1,0 +1,241 @@
+"""``sleepbench new-entry NAME --kind classic|deep``: a ready-to-edit entry file and its test.
+
+    write_entry("my-cnn", "deep")                      # models/my_cnn.py + tests/test_entry_my_cnn.py
+    write_entry("my-cnn", "deep", out_dir="plugins")   # plugins/my_cnn.py + plugins/test_my_cnn.py
+
+The generated entry already runs (a trivial model of the chosen kind that follows every
+convention: parameters as same-named attributes, learned state with a trailing ``_``, µV input
+scaled by a fixed constant, ``n_params``), so the generated test passes before the first edit;
+the ``TODO`` comments mark what to replace. Nothing existing is overwritten.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+_HEADER = '''"""{title}
+
+TODO: one paragraph on what the model is and the paper it implements (cite it).
+Run it:  {run}
+"""
+
+from __future__ import annotations
+
+'''
+
+_CLASSIC = _HEADER + '''import numpy as np
+
+from benchmark.epochs import N_CLASSES
+from benchmark.registry import Entry, register
+
+
+@register("{name}")
+class {cls}(Entry):
+    """TODO: one line shown by `sleepbench models`.
+
+    Parameters
+    ----------
+    smoothing : float
+        TODO: replace with your parameters; each is stored as an attribute of the same name.
+    seed : int
+        Fixes every random choice of ``fit``.
+    """
+
+    def __init__(self, smoothing: float = 1.0, seed: int = 0):
+        self.smoothing = smoothing
+        self.seed = seed
+
+    def fit(self, train, valid=None):
+        """``train``, ``valid``: EpochSet (``.x`` [n, channels, samples] float32 µV, raw;
+        ``.y`` [n] in 0..4 = W, N1, N2, N3, REM; ``.sfreq``; ``.channels``; ``.recordings``).
+        ``valid`` is for early stopping / model selection only."""
+        # TODO: replace this class prior with your model; learned state ends with "_"
+        counts = np.bincount(train.y, minlength=N_CLASSES)[:N_CLASSES] + self.smoothing
+        self.prior_ = counts / counts.sum()
+        return self
+
+    def predict_proba(self, data) -> np.ndarray:
+        """[n_epochs, 5] class probabilities, in ``data``'s epoch order."""
+        return np.tile(self.prior_, (len(data), 1))
+
+    def n_params(self) -> int | None:
+        """Learned numbers (the tables' Params column); None when unknown."""
+        return None if not hasattr(self, "prior_") else int(self.prior_.size)
+'''
+
+_DEEP = _HEADER + '''import torch
+from torch import nn
+
+from benchmark.epochs import N_CLASSES
+from benchmark.registry import register
+from benchmark.training import DeepEntry
+
+
+class {cls}Module(nn.Module):
+    """TODO: the architecture.
+
+    Input ``x``: [batch, seq_len, n_channels, n_samples] float32, µV, raw; output: logits
+    [batch, seq_len, 5] (W, N1, N2, N3, REM).
+    """
+
+    def __init__(self, n_channels: int, n_samples: int, hidden: int = 32, scale_uv: float = 50.0):
+        super().__init__()
+        self.scale_uv = float(scale_uv)  # fixed scale: per-epoch normalisation would hide N3's amplitude
+        # TODO: replace with your layers
+        self.net = nn.Sequential(nn.Conv1d(n_channels, hidden, 50, 25), nn.ReLU(),
+                                 nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(hidden, N_CLASSES))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[batch, seq_len, n_channels, n_samples] µV -> logits [batch, seq_len, 5]."""
+        b, t, c, n = x.shape
+        return self.net(x.reshape(b * t, c, n) / self.scale_uv).reshape(b, t, N_CLASSES)
+
+
+@register("{name}")
+class {cls}(DeepEntry):
+    """TODO: one line shown by `sleepbench models`.
+
+    Parameters
+    ----------
+    hidden, scale_uv : model parameters (TODO: yours), stored as same-named attributes.
+    max_epochs, batch_size, seq_len, steps_per_epoch, lr, patience : training recipe
+        (:class:`benchmark.training.TrainRecipe` fields), handed on to ``DeepEntry.__init__``;
+        a suite may override any parameter listed in this signature.
+    seed : int
+        Fixes initialisation, batch order and dropout (deterministic on CPU).
+    """
+
+    def __init__(self, hidden: int = 32, scale_uv: float = 50.0, max_epochs: int = 5,
+                 batch_size: int = 32, seq_len: int = 1, steps_per_epoch: int | None = 20,
+                 lr: float = 1e-3, patience: int = 3, seed: int = 0):
+        self.hidden = hidden
+        self.scale_uv = scale_uv
+        super().__init__(seed=seed, max_epochs=max_epochs, batch_size=batch_size, seq_len=seq_len,
+                         steps_per_epoch=steps_per_epoch, lr=lr, patience=patience)
+
+    def build_module(self, n_channels: int, n_samples: int) -> nn.Module:
+        return {cls}Module(n_channels, n_samples, hidden=self.hidden, scale_uv=self.scale_uv)
+'''
+
+_TEST = '''"""Tests of the entry {name!r} ({entry_rel}), generated by `sleepbench new-entry`.
+
+Run from the repository root:  python -m pytest -q {test_rel}
+"""
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import clone
+
+from benchmark.registry import discover, make_entry
+from tests.synthetic import synthetic_set
+
+#: the entry's file, loaded as a plugin when it is outside models/ and baselines/
+PLUGIN = {plugin}
+
+
+def _fitted(seed=0, **params):
+    discover(PLUGIN)
+    entry = make_entry({name!r}, seed, {{**{fast}, **params}})
+    return entry.fit(synthetic_set(3, 60, seed=1), synthetic_set(1, 60, seed=2))
+
+
+def test_registered():
+    assert {name!r} in discover(PLUGIN)
+
+
+def test_parameters_are_attributes_of_the_same_name():
+    entry = make_entry({name!r}, 3)
+    params = entry.get_params()
+    assert params["seed"] == 3
+    assert clone(entry).get_params() == params
+
+
+def test_fit_predict_proba_shape_and_sum():
+    test = synthetic_set(2, 40, seed=3)
+    proba = _fitted().predict_proba(test)
+    assert proba.shape == (len(test), 5)
+    assert np.all(proba >= 0) and np.allclose(proba.sum(1), 1, atol=1e-5)
+
+
+def test_same_seed_same_predictions():
+    test = synthetic_set(1, 40, seed=3)
+    np.testing.assert_array_equal(_fitted(0).predict_proba(test), _fitted(0).predict_proba(test))
+'''
+
+
+def module_name(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def class_name(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("-"))
+
+
+def write_entry(name: str, kind: str, out_dir: str | Path | None = None,
+                test_dir: str | Path | None = None, repo: Path = REPO) -> tuple[Path, Path]:
+    """Write the entry file and its test; returns their paths.
+
+    Parameters
+    ----------
+    name : str
+        Registry name: lowercase words joined by hyphens (``my-cnn``); the module is ``my_cnn``.
+    kind : {"classic", "deep"}
+    out_dir : path, optional
+        Where the entry goes; default ``models/`` (discovered automatically). Elsewhere it is a
+        plugin: load it with ``SLEEPBENCH_PLUGINS=<file>``.
+    test_dir : path, optional
+        Where the test goes; default ``tests/`` for ``models/``, else beside the entry.
+    """
+    from benchmark.registry import discover
+
+    if not _NAME.match(name):
+        raise ValueError(f"entry name {name!r}: use lowercase letters and digits in words joined "
+                         "by hyphens, starting with a letter (e.g. my-cnn)")
+    mod = module_name(name)
+    if keyword.iskeyword(mod):
+        raise ValueError(f"entry name {name!r}: {mod!r} is a Python keyword")
+    if kind not in ("classic", "deep"):
+        raise ValueError(f"--kind {kind!r}: choose classic or deep")
+    known = discover()
+    if name in known:
+        raise ValueError(f"entry name {name!r} is taken (by {known[name].source}); "
+                         "`sleepbench models` lists the registered names")
+    in_models = out_dir is None
+    out = Path(repo / "models" if in_models else out_dir)
+    tests = Path(test_dir) if test_dir is not None else (repo / "tests" if in_models else out)
+    entry_path = out / f"{mod}.py"
+    test_path = tests / (f"test_entry_{mod}.py" if in_models else f"test_{mod}.py")
+    for p in (entry_path, test_path):
+        if p.exists():
+            raise ValueError(f"{p} exists; not overwritten (pick another name or move it away)")
+
+    def rel(p: Path) -> str:
+        try:
+            return str(p.resolve().relative_to(repo.resolve()))
+        except ValueError:
+            return str(p.resolve())
+
+    if in_models:
+        plugin = "[]"  # models/ is discovered without help
+    elif entry_path.parent.resolve() == test_path.parent.resolve():
+        plugin = f"[Path(__file__).resolve().parent / {entry_path.name!r}]"
+    else:
+        plugin = f"[{str(entry_path.resolve())!r}]"
+    prefix = "" if in_models else f"SLEEPBENCH_PLUGINS={rel(entry_path)} "
+    fmt = {"name": name, "cls": class_name(name),
+           "title": f"{name}: a {kind} sleepbench entry (generated by `sleepbench new-entry`).",
+           "run": f"{prefix}sleepbench run --protocol quick --models {name}"}
+    template = _CLASSIC if kind == "classic" else _DEEP
+    fast = "{}" if kind == "classic" else "{'max_epochs': 2, 'steps_per_epoch': 3}"
+    out.mkdir(parents=True, exist_ok=True)
+    tests.mkdir(parents=True, exist_ok=True)
+    entry_path.write_text(template.format(**fmt))
+    test_path.write_text(_TEST.format(name=name, entry_rel=rel(entry_path), test_rel=rel(test_path),
+                                      plugin=plugin, fast=fast))
+    return entry_path, test_path
