@@ -41,6 +41,15 @@ def finished(results_dir: Path, protocol: str, model: str, seed: int, fold: int,
         return False
 
 
+def read_record(js: Path) -> dict | None:
+    """The record JSON at ``js`` with its ``.npz`` beside it, or None when either is missing or broken."""
+    try:
+        record = json.loads(Path(js).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return record if Path(js).with_suffix(".npz").is_file() else None
+
+
 def write_record(results_dir: Path, record: dict, arrays: dict[str, np.ndarray]) -> Path:
     js, npz = record_paths(results_dir, record["protocol"]["name"], record["model"]["name"],
                            record["seed"], record["fold"])

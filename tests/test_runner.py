@@ -99,3 +99,86 @@ def test_interrupted_run_resumes_without_redoing_finished_folds(toy_plugin, quic
     skipped = sorted(f"fold-{r.job.fold}.json" for r in results if r.status == "skipped")
     assert skipped == done_before and first.stat().st_mtime_ns == before
     assert all(r.status in ("done", "skipped") for r in results)
+
+
+# --- record identity (issue 11 item 1, issue 13 item 2) ------------------------------------------
+
+def test_record_stores_its_full_identity(toy_plugin, quick_cache, tmp_path):
+    from benchmark.protocols import load_protocol
+    from datasets.cache import CACHE_VERSION
+
+    rec = json.loads(Path(_run(tmp_path, quick_cache, {"toy-prior": {"sleep_s": 0.01}})[0].path).read_text())
+    ident = rec["identity"]
+    assert ident["params"] == {"seed": 0, "sleep_s": 0.01} == rec["model"]["params"]  # resolved, seed included
+    assert ident["cache_version"] == CACHE_VERSION and ident["prep"] == load_protocol("quick")["prep"]
+    assert ident["data"] == rec["dataset"]["checksums"] and ident["data"]
+    files = ident["code_files"]
+    assert "plugin:toy_entries.py" in files and "benchmark.runner" in files and "benchmark.training" in files
+    assert ident["code_hash"] == rec["model"]["code_hash"] and len(ident["code_hash"]) == 64
+
+
+def test_code_identity_follows_lazy_imports_of_the_entry():
+    from benchmark.identity import code_identity
+    from benchmark.registry import get_entry
+
+    files = code_identity(get_entry("fin-vivit").cls)["files"]
+    # models/fin.py is imported inside a method of fin_vivit.py: a change there must redo records
+    assert {"models.fin_vivit", "models.vivit", "models.fin", "benchmark.epochs"} <= set(files)
+    assert "benchmark.cli" not in files and not any(f.startswith("benchmark.reporting") for f in files)
+
+
+def test_every_identity_field_changes_the_config_hash():
+    from benchmark.identity import config_hash
+    from benchmark.runner import Job
+
+    job, protocol = Job("quick", "m", 0, 0), {"hash": "p"}
+    base = {"harness": 2, "params": {"lr": 1e-3}, "code_hash": "c", "code_files": {}, "cache_version": 2,
+            "prep": {"sfreq": 100.0}, "data": {"SC4001E0": ["a", "b"]}}
+    variants = [{**base, "params": {"lr": 1e-4}}, {**base, "code_hash": "d"}, {**base, "cache_version": 3},
+                {**base, "prep": {"sfreq": 50.0}}, {**base, "data": {"SC4001E0": ["a", "c"]}}]
+    hashes = {config_hash(job, protocol, v) for v in [base, *variants]}
+    assert len(hashes) == 1 + len(variants)
+    assert config_hash(job, protocol, base, "cuda") != config_hash(job, protocol, base, "cpu")
+
+
+def test_changed_code_redoes_the_record(toy_plugin, quick_cache, tmp_path, monkeypatch):
+    import benchmark.identity as identity
+
+    _run(tmp_path, quick_cache, ["toy-prior"])
+    assert [r.status for r in _run(tmp_path, quick_cache, ["toy-prior"])] == ["skipped"] * 3
+    real = identity._code_identity_of
+    monkeypatch.setattr(identity, "_code_identity_of", lambda cls: ("0" * 64, real(cls)[1]))
+    results = _run(tmp_path, quick_cache, ["toy-prior"])
+    assert [r.status for r in results] == ["done"] * 3  # stale: same settings, other code
+    assert json.loads(Path(results[0].path).read_text())["identity"]["code_hash"] == "0" * 64
+
+
+def test_other_settings_never_overwrite_a_record_silently(toy_plugin, quick_cache, tmp_path):
+    from benchmark.runner import ConfigConflict
+
+    first = _run(tmp_path, quick_cache, {"toy-prior": {"sleep_s": 0.01}})
+    js = Path(first[0].path)
+    before = js.read_bytes()
+    with pytest.raises(ConfigConflict, match=r"sleep_s: 0\.01 \(record\) -> 0\.0 \(now\)"):
+        _run(tmp_path, quick_cache, ["toy-prior"])  # the entry's defaults, e.g. `run --protocol`
+    assert js.read_bytes() == before  # nothing replaced
+    results = _run(tmp_path, quick_cache, ["toy-prior"], force=True)
+    assert [r.status for r in results] == ["done"] * 3
+    assert json.loads(js.read_text())["model"]["params"]["sleep_s"] == 0.0
+
+
+def test_cli_run_suite_models_uses_the_suite_budget_and_refuses_other_settings(toy_plugin, quick_cache,
+                                                                                tmp_path, capsys):
+    from benchmark.cli import main
+
+    suite = tmp_path / "s.yaml"
+    suite.write_text("protocol: quick\nseeds: [0]\nmodels:\n  toy-prior: {sleep_s: 0.01}\n  toy-broken: {}\n")
+    common = ["--results", str(tmp_path / "r"), "--cache-dir", str(quick_cache), "--workers", "1"]
+    assert main(["run", "--suite", str(suite), "--models", "toy-prior", *common]) == 0
+    rec = json.loads((tmp_path / "r/runs/quick/toy-prior/seed-0/fold-0.json").read_text())
+    assert rec["model"]["params"]["sleep_s"] == 0.01  # the suite's setting, not the entry's default
+    assert main(["run", "--suite", str(suite), "--models", "majority", *common]) == 2
+    assert "not in suite" in capsys.readouterr().err
+    assert main(["run", "--protocol", "quick", "--models", "toy-prior", *common]) == 2
+    err = capsys.readouterr().err
+    assert "other resolved parameters" in err and "sleep_s" in err and "--force" in err
