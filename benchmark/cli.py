@@ -211,6 +211,31 @@ def cmd_new_entry(args) -> int:
     return 0
 
 
+def cmd_cite(args) -> int:
+    from benchmark.reporting.bibliography import bibtex_all, bibtex_for
+
+    if args.all:
+        print(bibtex_all(), end="")
+        return 0
+    if args.models:
+        print(bibtex_for([m.strip() for m in args.models.split(",") if m.strip()], stats=True), end="")
+        return 0
+    from benchmark.reporting import build_tables
+    from benchmark.reporting.paper import table_bibtex
+
+    tables = build_tables(args.results)
+    if not tables:
+        raise ValueError(f"no run records under {Path(args.results) / 'runs'}")
+    if args.protocol and args.protocol not in tables:
+        raise ValueError(f"no records of protocol {args.protocol!r} under {args.results}; "
+                         f"protocols with records: {', '.join(tables)}")
+    if not args.protocol and len(tables) > 1:
+        raise ValueError(f"several protocols have records ({', '.join(tables)}): pick one with --protocol")
+    name = args.protocol or next(iter(tables))
+    print(table_bibtex(tables[name]), end="")
+    return 0
+
+
 def cmd_fin_pretrain(args) -> int:
     from models.fin import pretrain_fin
 
@@ -335,6 +360,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-dir", type=Path, default=None,
                    help="folder for its test (default tests/, or beside a plugin)")
     p.set_defaults(func=cmd_new_entry)
+
+    p = sub.add_parser("cite", help="print the BibTeX for a table: data, methods, statistics, sleepbench")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                   help="results folder (default $SLEEPBENCH_RESULTS, else ./results)")
+    p.add_argument("--protocol", default=None, help="the table's protocol (needed when several)")
+    p.add_argument("--models", default=None, help="comma-separated entries instead of a table's")
+    p.add_argument("--all", action="store_true", help="every reference sleepbench knows (references.bib)")
+    p.set_defaults(func=cmd_cite)
 
     p = sub.add_parser("models", help="list registered model entries")
     p.set_defaults(func=cmd_models)

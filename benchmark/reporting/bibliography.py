@@ -1,0 +1,221 @@
+"""What to cite for a table: the data, the methods of every entry, the statistics and sleepbench.
+
+    bibtex_for(["vivit", "fin-vivit"])    # BibTeX text: Sleep-EDF, PhysioNet, ViViT, FIN, ...
+    display_name("fin-vivit")              # "FIN-ViViT"
+    cite_keys("fin-vivit")                 # ("arnab2021vivit", "sabasadiya2021fin")
+
+``references.bib`` at the repository root is :func:`bibtex_all` (``sleepbench cite --all``; a test
+keeps them equal). An entry outside this file (a plugin) names itself and its papers with class
+attributes, ``display_name = "My CNN"`` and ``cite = {"key2024": "@article{key2024, ...}"}``; an
+entry without them is shown by its registry name and cites nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Always cited with a table: the data (even surrogate data is Sleep-EDF-shaped, its hypnogram
+#: model fitted on Sleep-EDF), the archive and the benchmark itself.
+DATA_KEYS = ("kemp2000sleepedf", "goldberger2000physionet", "sleepbench")
+#: Cited with the statistics table.
+STATS_KEYS = ("wilcoxon1945", "holm1979", "cohen1960kappa")
+
+BIBTEX: dict[str, str] = {
+    "kemp2000sleepedf": """@article{kemp2000sleepedf,
+  author  = {Kemp, Bob and Zwinderman, Aeilko H. and Tuk, Bert and Kamphuisen, Hilbert A. C. and Obery{\\'e}, Josefien J. L.},
+  title   = {Analysis of a sleep-dependent neuronal feedback loop: the slow-wave microcontinuity of the {EEG}},
+  journal = {IEEE Transactions on Biomedical Engineering},
+  volume  = {47},
+  number  = {9},
+  pages   = {1185--1194},
+  year    = {2000},
+  doi     = {10.1109/10.867928}
+}""",
+    "goldberger2000physionet": """@article{goldberger2000physionet,
+  author  = {Goldberger, Ary L. and Amaral, Luis A. N. and Glass, Leon and Hausdorff, Jeffrey M. and Ivanov, Plamen Ch. and Mark, Roger G. and Mietus, Joseph E. and Moody, George B. and Peng, Chung-Kang and Stanley, H. Eugene},
+  title   = {{PhysioBank}, {PhysioToolkit}, and {PhysioNet}: components of a new research resource for complex physiologic signals},
+  journal = {Circulation},
+  volume  = {101},
+  number  = {23},
+  pages   = {e215--e220},
+  year    = {2000},
+  doi     = {10.1161/01.CIR.101.23.e215}
+}""",
+    "sleepbench": """@misc{sleepbench,
+  author       = {{The sleepbench contributors}},
+  title        = {sleepbench: a subject-wise cross-validated benchmark for automatic sleep staging on {PhysioNet} {Sleep-EDF}},
+  year         = {2026},
+  note         = {Software, version 0.1.0; see CITATION.cff}
+}""",
+    "arnab2021vivit": """@inproceedings{arnab2021vivit,
+  author    = {Arnab, Anurag and Dehghani, Mostafa and Heigold, Georg and Sun, Chen and Lu{\\v{c}}i{\\'c}, Mario and Schmid, Cordelia},
+  title     = {{ViViT}: a video vision transformer},
+  booktitle = {Proceedings of the IEEE/CVF International Conference on Computer Vision (ICCV)},
+  pages     = {6836--6846},
+  year      = {2021},
+  doi       = {10.1109/ICCV48922.2021.00676}
+}""",
+    "sabasadiya2021fin": """@misc{sabasadiya2021fin,
+  author        = {Saba-Sadiya, Sari and Alhanai, Tuka and Ghassemi, Mohammad M.},
+  title         = {Feature imitating networks},
+  year          = {2021},
+  eprint        = {2110.04831},
+  archiveprefix = {arXiv},
+  note          = {arXiv:2110.04831}
+}""",
+    "supratak2020tinysleepnet": """@inproceedings{supratak2020tinysleepnet,
+  author    = {Supratak, Akara and Guo, Yike},
+  title     = {{TinySleepNet}: an efficient deep learning model for sleep stage scoring based on raw single-channel {EEG}},
+  booktitle = {42nd Annual International Conference of the IEEE Engineering in Medicine \\& Biology Society (EMBC)},
+  pages     = {641--644},
+  year      = {2020},
+  doi       = {10.1109/EMBC44109.2020.9176741}
+}""",
+    "vallat2021yasa": """@article{vallat2021yasa,
+  author  = {Vallat, Raphael and Walker, Matthew P.},
+  title   = {An open-source, high-performance tool for automated sleep staging},
+  journal = {eLife},
+  volume  = {10},
+  pages   = {e70092},
+  year    = {2021},
+  doi     = {10.7554/eLife.70092}
+}""",
+    "ke2017lightgbm": """@inproceedings{ke2017lightgbm,
+  author    = {Ke, Guolin and Meng, Qi and Finley, Thomas and Wang, Taifeng and Chen, Wei and Ma, Weidong and Ye, Qiwei and Liu, Tie-Yan},
+  title     = {{LightGBM}: a highly efficient gradient boosting decision tree},
+  booktitle = {Advances in Neural Information Processing Systems 30},
+  pages     = {3146--3154},
+  year      = {2017}
+}""",
+    "friedman2001gbm": """@article{friedman2001gbm,
+  author  = {Friedman, Jerome H.},
+  title   = {Greedy function approximation: a gradient boosting machine},
+  journal = {The Annals of Statistics},
+  volume  = {29},
+  number  = {5},
+  pages   = {1189--1232},
+  year    = {2001},
+  doi     = {10.1214/aos/1013203451}
+}""",
+    "pedregosa2011sklearn": """@article{pedregosa2011sklearn,
+  author  = {Pedregosa, Fabian and Varoquaux, Ga{\\"e}l and Gramfort, Alexandre and Michel, Vincent and Thirion, Bertrand and Grisel, Olivier and Blondel, Mathieu and Prettenhofer, Peter and Weiss, Ron and Dubourg, Vincent and Vanderplas, Jake and Passos, Alexandre and Cournapeau, David and Brucher, Matthieu and Perrot, Matthieu and Duchesnay, {\\'E}douard},
+  title   = {Scikit-learn: machine learning in {Python}},
+  journal = {Journal of Machine Learning Research},
+  volume  = {12},
+  pages   = {2825--2830},
+  year    = {2011}
+}""",
+    "wilcoxon1945": """@article{wilcoxon1945,
+  author  = {Wilcoxon, Frank},
+  title   = {Individual comparisons by ranking methods},
+  journal = {Biometrics Bulletin},
+  volume  = {1},
+  number  = {6},
+  pages   = {80--83},
+  year    = {1945},
+  doi     = {10.2307/3001968}
+}""",
+    "holm1979": """@article{holm1979,
+  author  = {Holm, Sture},
+  title   = {A simple sequentially rejective multiple test procedure},
+  journal = {Scandinavian Journal of Statistics},
+  volume  = {6},
+  number  = {2},
+  pages   = {65--70},
+  year    = {1979}
+}""",
+    "cohen1960kappa": """@article{cohen1960kappa,
+  author  = {Cohen, Jacob},
+  title   = {A coefficient of agreement for nominal scales},
+  journal = {Educational and Psychological Measurement},
+  volume  = {20},
+  number  = {1},
+  pages   = {37--46},
+  year    = {1960},
+  doi     = {10.1177/001316446002000104}
+}""",
+}
+
+_VIVIT = ("arnab2021vivit",)
+_FIN = ("arnab2021vivit", "sabasadiya2021fin")
+#: Built-in entries: (display name, BibTeX keys of the methods they implement).
+ENTRIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "majority": ("Majority class", ()),
+    "bandpower-gbm": ("Band power + GBM", ("friedman2001gbm", "pedregosa2011sklearn")),
+    "yasa": ("YASA (zero-shot)", ("vallat2021yasa", "ke2017lightgbm")),
+    "tinysleepnet": ("TinySleepNet", ("supratak2020tinysleepnet",)),
+    "vivit": ("ViViT", _VIVIT),
+    "vivit-seed": ("ViViT (per-epoch frames)", _VIVIT),
+    "vivit-oracle": ("ViViT + exact features", _FIN),
+    "fin-vivit": ("FIN-ViViT", _FIN),
+    "fin-vivit-entropy": ("FIN-ViViT (entropy FIN)", _FIN),
+    "fin-vivit-bandpower": ("FIN-ViViT (band-power FIN)", _FIN),
+    "fin-vivit-frozen": ("FIN-ViViT (frozen FINs)", _FIN),
+    "fin-vivit-random": ("FIN-ViViT (untrained FINs)", _FIN),
+}
+
+
+def _entry_class(model: str):
+    from ..registry import discover
+
+    info = discover().get(model)
+    return None if info is None else info.cls
+
+
+def display_name(model: str) -> str:
+    """A reader's name for entry ``model``: built-in table, the class's ``display_name``, or the id."""
+    if model in ENTRIES:
+        return ENTRIES[model][0]
+    cls = _entry_class(model)
+    return str(getattr(cls, "display_name", "") or model)
+
+
+def _plugin_bibtex(model: str) -> dict[str, str]:
+    cls = _entry_class(model)
+    cite = getattr(cls, "cite", None) or {}
+    if not isinstance(cite, dict):
+        raise ValueError(f"entry {model!r}: its class attribute `cite` must map BibTeX keys to "
+                         "BibTeX entries, e.g. {'doe2024': '@article{doe2024, ...}'}")
+    return {str(k): str(v).strip() for k, v in cite.items()}
+
+
+def cite_keys(model: str) -> tuple[str, ...]:
+    """BibTeX keys of the method(s) entry ``model`` implements (empty for none)."""
+    if model in ENTRIES:
+        return ENTRIES[model][1]
+    return tuple(_plugin_bibtex(model))
+
+
+def keys_for(models, stats: bool = False) -> list[str]:
+    """Every key a table of ``models`` cites: data and sleepbench first, then methods, statistics."""
+    keys = list(DATA_KEYS)
+    for m in models:
+        keys += [k for k in cite_keys(m) if k not in keys]
+    if stats:
+        keys += [k for k in STATS_KEYS if k not in keys]
+    return keys
+
+
+def bibtex_for(models, stats: bool = False) -> str:
+    """The BibTeX of :func:`keys_for` (plugins' own entries included), one blank line apart."""
+    known = dict(BIBTEX)
+    for m in models:
+        if m not in ENTRIES:
+            known.update(_plugin_bibtex(m))
+    missing = [k for k in keys_for(models, stats) if k not in known]
+    if missing:
+        raise ValueError(f"no BibTeX for key(s) {missing}")
+    return "\n\n".join(known[k] for k in keys_for(models, stats)) + "\n"
+
+
+def bibtex_all() -> str:
+    """Every BibTeX entry sleepbench knows (the content of ``references.bib``)."""
+    head = ("% References of sleepbench: the data, the methods of the built-in entries, the statistics\n"
+            "% and sleepbench itself. Generated by `sleepbench cite --all`; edit\n"
+            "% benchmark/reporting/bibliography.py, not this file.\n\n")
+    return head + "\n\n".join(BIBTEX.values()) + "\n"
+
+
+def bib_keys(text: str) -> list[str]:
+    """The keys of the ``@type{key,`` entries in BibTeX ``text``."""
+    return re.findall(r"@\w+\{([^,\s]+),", text)

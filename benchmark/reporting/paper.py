@@ -1,0 +1,257 @@
+"""Paper export: per protocol a compact main table, a statistics table and the BibTeX they cite.
+
+    write_paper(tables, "results/tables")
+    # -> paper/<protocol>-main.tex   Model (display name \\cite), Acc, MF1, kappa, per-class F1, Params
+    #    paper/<protocol>-stats.tex  the declared contrasts: Delta MF1 [95% CI], p, Holm-adjusted p, d_z
+    #    paper/<protocol>.bib        Sleep-EDF, PhysioNet, sleepbench, each entry's paper, statistics
+    #    paper/<protocol>-preview.tex  a standalone article that \\input's both (compile to check)
+
+The tables need ``booktabs`` only, fit a page width as a ``table*`` float (one float across both
+columns of a two-column paper) at ``\\small`` without ``\\resizebox``, and carry every note in
+their caption. Units: Acc, MF1 and per-class F1 in %, kappa as a fraction, Delta MF1 in percentage
+points, parameters in thousands (the trainable ones, as the entry reports them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from datasets.sleep_edf import STAGES
+
+from .bibliography import STATS_KEYS, bibtex_for, cite_keys, display_name, keys_for
+from .formatting import tex
+
+PAPER_DIR = "paper"
+
+
+# --- what goes in the tables ---------------------------------------------------------------------
+
+def trainable_params(table) -> dict[str, float]:
+    """Median over runs of each model's trainable parameter count (NaN when no run reports one)."""
+    out: dict[str, list] = {}
+    for r in table.runs:
+        m = r.record.get("model", {})
+        n = m.get("n_trainable_params", m.get("n_params"))
+        out.setdefault(r.model, [])
+        if n is not None:
+            out[r.model].append(float(n))
+    return {k: float(np.median(v)) if v else float("nan") for k, v in out.items()}
+
+
+def _first(row, *names):
+    for n in names:
+        if n in row and row[n] is not None and not (isinstance(row[n], float) and np.isnan(row[n])):
+            return row[n]
+    return None
+
+
+def contrast_rows(table) -> tuple[list[dict], bool]:
+    """The contrasts of ``table`` as dicts (model, versus, n, delta, ci_low, ci_high, p, p_holm, d_z).
+
+    Declared contrasts (``table.contrasts``: a DataFrame or a list of dicts, one per contrast,
+    Holm-adjusted over the family) when the table has them; otherwise each complete model against
+    the table's reference, from the frame's comparison columns, without adjustment. The flag says
+    which (True: declared).
+    """
+    declared = getattr(table, "contrasts", None)
+    if declared is not None:
+        rows = declared.to_dict("records") if isinstance(declared, pd.DataFrame) else list(declared)
+        out = [{"model": _first(r, "model", "a", "left"), "versus": _first(r, "versus", "reference", "b", "right"),
+                "n": _first(r, "n_pairs", "n"), "delta": _first(r, "delta_macro_f1", "delta", "mean_diff"),
+                "ci_low": _first(r, "ci_low"), "ci_high": _first(r, "ci_high"),
+                "p": _first(r, "p_wilcoxon", "p"), "p_holm": _first(r, "p_holm", "p_adjusted", "p_adj"),
+                "d_z": _first(r, "d_z"), "note": _first(r, "note", "omitted", "reason")}
+               for r in rows]
+        return out, True
+    if table.reference is None or "delta_macro_f1" not in table.frame:
+        return [], False
+    out = []
+    for _, r in table.frame.iterrows():
+        if r["model"] == table.reference or pd.isna(r.get("delta_macro_f1")) or not r["complete"]:
+            continue
+        out.append({"model": r["model"], "versus": table.reference, "n": r.get("n_pairs"),
+                    "delta": r["delta_macro_f1"], "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high"),
+                    "p": r.get("p_wilcoxon"), "p_holm": None, "d_z": r.get("d_z"), "note": None})
+    return out, False
+
+
+def _model_cell(model: str, reference: bool, complete: bool) -> str:
+    keys = cite_keys(model)
+    cell = tex(display_name(model)) + (f"~\\cite{{{','.join(keys)}}}" if keys else "")
+    if reference:
+        cell += " (ref.)"
+    if not complete:
+        cell += r"$^\dagger$"
+    return cell
+
+
+def _pct(v, sd=None, seeds=1) -> str:
+    if v is None or pd.isna(v):
+        return "--"
+    s = f"{100 * v:.1f}"
+    return s + (f"$\\pm${100 * sd:.1f}" if seeds > 1 and sd is not None and pd.notna(sd) else "")
+
+
+def _kappa(v, sd=None, seeds=1) -> str:
+    if v is None or pd.isna(v):
+        return "--"
+    s = f"{v:.3f}"
+    return s + (f"$\\pm${sd:.3f}" if seeds > 1 and sd is not None and pd.notna(sd) else "")
+
+
+def _thousands(n) -> str:
+    if n is None or pd.isna(n):
+        return "--"
+    if n == 0:
+        return "0"
+    return "$<$0.1" if n < 50 else f"{n / 1e3:,.1f}".replace(",", "{,}")
+
+
+def _p(p) -> str:
+    if p is None or pd.isna(p):
+        return "--"
+    return "$<$0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _data_sentence(table) -> str:
+    header = dict(table.header)
+    surrogate = "SURROGATE" in header.get("Dataset", "")
+    data = (r"\textbf{Surrogate data} (synthetic EEG written by sleepbench in the format of "
+            r"Sleep-EDF~\cite{kemp2000sleepedf,goldberger2000physionet}, not its recordings: "
+            r"these numbers say nothing about real sleep staging)"
+            if surrogate else r"Sleep-EDF Expanded~\cite{kemp2000sleepedf,goldberger2000physionet}")
+    return (f"{data}; {tex(header.get('Channels', ''))}, {tex(header.get('Sampling rate', ''))}, "
+            f"30-s epochs; protocol \\texttt{{{tex(table.protocol)}}} "
+            f"(hash \\texttt{{{tex(header.get('Protocol hash', '')[:12])}}}), "
+            f"{tex(header.get('Folds', '?').split(' ')[0])} subject-wise folds, "
+            f"{tex(header.get(f'Test {table.unit}s', '?'))} test {table.unit}s, "
+            f"{tex(header.get('Test epochs', '?'))} test epochs; "
+            r"sleepbench~\cite{sleepbench}.")
+
+
+# --- LaTeX ---------------------------------------------------------------------------------------
+
+def main_table_tex(table) -> str:
+    """The compact main table of one protocol (a ``table*`` float; needs ``booktabs``)."""
+    f = table.frame
+    seeds = int(f["seeds"].max()) if len(f) else 1
+    params = trainable_params(table)
+    rows = []
+    for _, r in f.iterrows():
+        n = int(r["seeds"])
+        cells = [_model_cell(r["model"], bool(r["reference"]), bool(r["complete"])),
+                 _pct(r["accuracy"], r["accuracy_sd"], n), _pct(r["macro_f1"], r["macro_f1_sd"], n),
+                 _kappa(r["kappa"], r["kappa_sd"], n)]
+        cells += [_pct(r[f"f1_{s}"]) for s in STAGES]
+        cells.append(_thousands(params.get(r["model"])))
+        rows.append(" & ".join(cells) + r" \\")
+    incomplete = [f"{tex(display_name(r['model']))} ({r['folds_found_min']}/{r['folds_expected']} folds)"
+                  for _, r in f.iterrows() if not r["complete"]]
+    spread = (f"mean $\\pm$ sd over {seeds} seeds" if seeds > 1 else "one seed")
+    caption = (
+        f"Sleep staging on {_data_sentence(table)} "
+        f"Acc: accuracy; MF1: macro-F1 over W, N1, N2, N3 and REM; $\\kappa$: Cohen's kappa; "
+        f"per-class F1: one-vs-rest F1 of each stage. All pooled over the test epochs of all folds, "
+        f"{spread}; Acc, MF1 and F1 in \\%. Params: trainable parameters in thousands "
+        f"(median over runs; -- when the entry trains none or does not report them)."
+        + (f" (ref.): the reference of Table~\\ref{{tab:{table.protocol}-stats}}." if table.reference else "")
+        + (f" $^\\dagger$Incomplete, not comparable: {'; '.join(incomplete)}." if incomplete else ""))
+    head1 = (r"Model & Acc & MF1 & $\kappa$ & \multicolumn{5}{c}{F1 per class (\%)} & Params \\")
+    head2 = (r" & (\%) & (\%) & & " + " & ".join(STAGES) + r" & (k) \\")
+    lines = [
+        f"% sleepbench main table, protocol {table.protocol}; needs \\usepackage{{booktabs}}",
+        r"\begin{table*}[tbp]", r"\centering", r"\small", r"\setlength{\tabcolsep}{4pt}",
+        f"\\caption{{{caption}}}", f"\\label{{tab:{table.protocol}-main}}",
+        r"\begin{tabular}{@{}l" + "r" * 3 + "r" * len(STAGES) + r"r@{}}", r"\toprule", head1,
+        r"\cmidrule(lr){5-9}", head2, r"\midrule", *rows, r"\bottomrule", r"\end{tabular}",
+        r"\end{table*}"]
+    return "\n".join(lines) + "\n"
+
+
+def stats_table_tex(table) -> str:
+    """The statistics table of one protocol: one row per contrast (a ``table`` float)."""
+    rows, declared = contrast_rows(table)
+    unit = table.unit
+    body = []
+    for c in rows:
+        name = f"{tex(display_name(c['model']))} $-$ {tex(display_name(c['versus']))}"
+        if c["delta"] is None:
+            body.append(f"{name} & \\multicolumn{{6}}{{l}}{{{tex(c.get('note') or 'not computed')}}} \\\\")
+            continue
+        ci = (f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}]"
+              if c["ci_low"] is not None and pd.notna(c["ci_low"]) else "--")
+        n = "--" if c["n"] is None or pd.isna(c["n"]) else f"{int(c['n'])}"
+        dz = "--" if c["d_z"] is None or pd.isna(c["d_z"]) else f"{c['d_z']:+.2f}"
+        body.append(" & ".join([name, n, f"{100 * c['delta']:+.1f}", ci, _p(c["p"]), _p(c["p_holm"]), dz])
+                    + r" \\")
+    if not body:
+        body.append(r"\multicolumn{7}{l}{no contrasts: no reference model or declared contrasts} \\")
+    family = (f"Holm-adjusted over the {len(rows)} declared contrasts~\\cite{{holm1979}}" if declared
+              else "not adjusted (no contrasts declared: every complete model against the reference; "
+                   "declare them with \\texttt{contrasts:} in the suite to get Holm-adjusted $p$)")
+    caption = (
+        f"Paired comparisons on {_data_sentence(table)} "
+        f"$\\Delta$MF1: difference in per-{unit} macro-F1 (each {unit}'s score averaged over seeds), "
+        f"in percentage points, mean over the $n$ test {unit}s both models have, with a percentile "
+        f"bootstrap 95\\% CI (resampling {unit}s); $p$: two-sided Wilcoxon signed-rank "
+        f"test~\\cite{{wilcoxon1945}}; $p_\\mathrm{{Holm}}$: {family}; $d_z$: mean / sd of the "
+        f"paired differences. Incomplete models are not compared.")
+    lines = [
+        f"% sleepbench statistics table, protocol {table.protocol}; needs \\usepackage{{booktabs}}",
+        r"\begin{table}[tbp]", r"\centering", r"\small", r"\setlength{\tabcolsep}{4pt}",
+        f"\\caption{{{caption}}}", f"\\label{{tab:{table.protocol}-stats}}",
+        r"\begin{tabular}{@{}lrrcrrr@{}}", r"\toprule",
+        r"Contrast & $n$ & $\Delta$MF1 (pp) & 95\% CI & $p$ & $p_\mathrm{Holm}$ & $d_z$ \\",
+        r"\midrule", *body, r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def preview_tex(protocol: str) -> str:
+    """A standalone article holding both tables and the bibliography (``pdflatex``+``bibtex``)."""
+    return "\n".join([
+        r"\documentclass[11pt]{article}",
+        r"\usepackage[margin=0.75in]{geometry}",
+        r"\usepackage{booktabs}",
+        r"\usepackage{amsmath}",
+        r"\begin{document}",
+        f"\\section*{{sleepbench: {tex(protocol)}}}",
+        f"Tables~\\ref{{tab:{protocol}-main}} and~\\ref{{tab:{protocol}-stats}}.",
+        f"\\input{{{protocol}-main.tex}}",
+        f"\\input{{{protocol}-stats.tex}}",
+        r"\bibliographystyle{plain}",
+        f"\\bibliography{{{protocol}}}",
+        r"\end{document}", ""])
+
+
+def models_of(table) -> list[str]:
+    """The models of ``table``, in table order, and those of its contrasts."""
+    models = list(table.frame["model"])
+    for c in contrast_rows(table)[0]:
+        models += [m for m in (c["model"], c["versus"]) if m and m not in models]
+    return models
+
+
+def table_bibtex(table) -> str:
+    """The BibTeX that the main and statistics tables of ``table`` cite."""
+    return bibtex_for(models_of(table), stats=True)
+
+
+def write_paper(tables: dict, out_dir) -> list[Path]:
+    """Write the paper files of every table under ``out_dir/paper/``; returns their paths."""
+    out = Path(out_dir) / PAPER_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, table in tables.items():
+        for suffix, text in (("-main.tex", main_table_tex(table)), ("-stats.tex", stats_table_tex(table)),
+                             (".bib", table_bibtex(table)), ("-preview.tex", preview_tex(name))):
+            path = out / f"{name}{suffix}"
+            path.write_text(text)
+            paths.append(path)
+    return paths
+
+
+__all__ = ["STATS_KEYS", "contrast_rows", "keys_for", "main_table_tex", "preview_tex", "stats_table_tex",
+           "table_bibtex", "trainable_params", "write_paper"]

@@ -1,0 +1,223 @@
+"""Paper export: compact main and statistics LaTeX tables, BibTeX, CITATION.cff, `sleepbench cite`;
+the LaTeX is compiled by a real engine (pdflatex + bibtex) and the PDF read back with pdftotext."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from benchmark import cli
+from benchmark.metrics import epoch_metrics, grouped_metrics
+from benchmark.protocols import load_protocol
+from benchmark.reporting import build_tables
+from benchmark.reporting.bibliography import (BIBTEX, DATA_KEYS, ENTRIES, bib_keys, bibtex_all,
+                                              bibtex_for, display_name)
+from benchmark.reporting.paper import (contrast_rows, main_table_tex, stats_table_tex, table_bibtex,
+                                       write_paper)
+from benchmark.registry import discover
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK = load_protocol("quick")
+#: share of epochs predicted right on purpose, per model (the rest drawn at random)
+SKILL = {"majority": 0.0, "tinysleepnet": 0.7, "vivit": 0.8, "fin-vivit": 0.85, "yasa": 0.6}
+N_PARAMS = {"majority": 5, "tinysleepnet": 1_516_421, "vivit": 94_000, "fin-vivit": 120_000, "yasa": None}
+
+
+def write_fake_run(root: Path, model: str, seed: int, fold: int, n_trainable=None) -> None:
+    """One fold record (json + npz) in the runner's schema; predictions from a seeded rng."""
+    test = QUICK["folds"][fold]["test"]
+    rng = np.random.default_rng([seed, fold, sum(map(ord, model))])
+    parts = []
+    for s in test:
+        for night in (1, 2):
+            truth = np.random.default_rng([s, night]).choice(5, 80 + 5 * s, p=[0.25, 0.08, 0.4, 0.12, 0.15])
+            parts.append((s, night, truth, f"SC4{s:02d}{night}E0"))
+    y_true = np.concatenate([p[2] for p in parts])
+    if SKILL[model] == 0:
+        y_pred = np.full_like(y_true, 2)
+    else:
+        y_pred = np.where(rng.random(len(y_true)) < SKILL[model], y_true, rng.integers(0, 5, len(y_true)))
+    cat = lambda i: np.concatenate([np.full(len(p[2]), p[i]) for p in parts])
+    base = root / "runs" / "quick" / model / f"seed-{seed}" / f"fold-{fold}"
+    base.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(base.with_suffix(".npz"), y_true=y_true, y_pred=y_pred,
+                        proba=np.eye(5, dtype=np.float32)[y_pred], subject=cat(0), night=cat(1),
+                        epoch=np.concatenate([np.arange(len(p[2])) for p in parts]),
+                        recording=cat(3).astype(str))
+    n = N_PARAMS[model]
+    record = {
+        "schema": 1, "config_hash": "x" * 20,
+        "protocol": {k: QUICK[k] for k in ("name", "version", "hash", "title", "kind")},
+        "dataset": {"source": "surrogate", "channels": ["EEG Fpz-Cz"], "sfreq": 100.0, "epoch_sec": 30.0,
+                    "wake_margin_min": 30.0, "checksums": {p[3]: ["a", "h"] for p in parts}},
+        "model": {"name": model, "params": {}, "n_params": n,
+                  "n_trainable_params": n_trainable if n_trainable is not None else n, "description": "fake"},
+        "seed": seed, "fold": fold,
+        "subjects": {k: QUICK["folds"][fold][k] for k in ("train", "valid", "test")},
+        "metrics": {"pooled": epoch_metrics(y_true, y_pred),
+                    "per_subject": grouped_metrics(y_true, y_pred, cat(0)),
+                    "per_night": grouped_metrics(y_true, y_pred, cat(3))},
+        "n_test_epochs": int(len(y_true)), "timing": {"fit_s": 30.0 + fold, "predict_s": 0.1},
+        "environment": {"python": "3.11", "packages": {"torch": "2.x"}, "git_commit": "abc123",
+                        "platform": "x", "device": {"type": "cpu", "name": "x86"}},
+        "created": "2026-11-25T07:00:00+00:00",
+    }
+    base.with_suffix(".json").write_text(json.dumps(record))
+
+
+def fake_results(root: Path, seeds=(0, 1)) -> Path:
+    """Quick-protocol records: four complete models over two seeds, and fin-vivit with one fold missing."""
+    folds = [f["fold"] for f in QUICK["folds"]]
+    for model in ("majority", "tinysleepnet", "vivit", "yasa"):
+        for s in seeds:
+            for f in folds:
+                write_fake_run(root, model, s, f)
+    for s in seeds:
+        for f in folds[:-1]:
+            write_fake_run(root, "fin-vivit", s, f, n_trainable=26_000)
+    return root
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    root = fake_results(tmp_path_factory.mktemp("results"))
+    return build_tables(root, reference="vivit")["quick"]
+
+
+def test_main_table_is_compact_with_display_names_citations_and_units(table):
+    text = main_table_tex(table)
+    assert r"\resizebox" not in text and "\n%" not in text.split("\n", 1)[1]  # notes live in the caption
+    assert r"ViViT~\cite{arnab2021vivit} (ref.)" in text
+    assert r"TinySleepNet~\cite{supratak2020tinysleepnet}" in text
+    assert r"FIN-ViViT~\cite{arnab2021vivit,sabasadiya2021fin}$^\dagger$" in text  # incomplete: flagged
+    assert "Incomplete, not comparable: FIN-ViViT (2/3 folds)" in text
+    assert "Surrogate data" in text and "Params: trainable parameters in thousands" in text
+    units = next(line for line in text.splitlines() if line.startswith(" & (\\%)"))
+    assert units.count("&") == 9  # model, Acc, MF1, kappa, 5 per-class F1, params: 10 columns
+    body = text.split("\\midrule\n")[1].split("\\bottomrule")[0].strip().splitlines()
+    assert len(body) == 5 and all(line.count("&") == 9 for line in body)
+    # parameters: trainable counts, one unit (thousands) for every row
+    assert "& 1{,}516.4 \\\\" in text and "& 94.0 \\\\" in text and "& $<$0.1 \\\\" in text
+    assert "& 26.0 \\\\" in text  # fin-vivit: its trainable count, not its total
+    assert re.search(r"YASA \(zero-shot\)~\\cite\{vallat2021yasa,ke2017lightgbm\}.* & -- \\\\", text)
+    # the numbers are the table's (mean +- sd over the two seeds), in percent
+    r = table.frame.set_index("model").loc["vivit"]
+    assert f"{100 * r['macro_f1']:.1f}$\\pm${100 * r['macro_f1_sd']:.1f}" in text
+    assert f"{100 * r['f1_N1']:.1f}" in text
+
+
+def test_stats_table_lists_the_contrasts(table):
+    rows, declared = contrast_rows(table)
+    text = stats_table_tex(table)
+    names = {(c["model"], c["versus"]) for c in rows}
+    if not declared:  # without declared contrasts: every complete model vs the reference
+        assert names == {("tinysleepnet", "vivit"), ("majority", "vivit"), ("yasa", "vivit")}
+        assert "not adjusted" in text
+    for c in rows:
+        if c["delta"] is not None:
+            assert f"{100 * c['delta']:+.1f}" in text
+    assert r"\cite{wilcoxon1945}" in text and "FIN-ViViT $-$" not in text
+
+
+def test_bibtex_covers_data_methods_statistics_and_sleepbench(table):
+    bib = table_bibtex(table)
+    keys = bib_keys(bib)
+    for k in ("kemp2000sleepedf", "goldberger2000physionet", "sleepbench", "arnab2021vivit",
+              "sabasadiya2021fin", "supratak2020tinysleepnet", "vallat2021yasa", "wilcoxon1945"):
+        assert k in keys
+    assert len(keys) == len(set(keys))
+    cited = set(re.findall(r"\\cite\{([^}]*)\}", main_table_tex(table) + stats_table_tex(table)))
+    assert {k for group in cited for k in group.split(",")} <= set(keys)
+    for entry in ENTRIES.values():  # every built-in entry's paper is known
+        assert set(entry[1]) <= set(BIBTEX)
+    assert set(discover()) >= set(ENTRIES)  # and the table only names real entries
+
+
+def test_references_bib_and_citation_cff_are_current():
+    assert (REPO / "references.bib").read_text() == bibtex_all(), \
+        "references.bib is stale: `sleepbench cite --all > references.bib`"
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["title"].startswith("sleepbench")
+    assert cff["authors"] and cff["message"] and cff["license"] == "MIT"
+    import tomllib
+
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert str(cff["version"]) == version
+    refs = " ".join(r["title"] for r in cff["references"])
+    assert "slow-wave microcontinuity" in refs and "PhysioBank" in refs
+
+
+def test_cite_prints_the_bibtex_of_a_table(tmp_path, capsys):
+    root = fake_results(tmp_path, seeds=(0,))
+    assert cli.main(["cite", "--results", str(root), "--protocol", "quick"]) == 0
+    out = capsys.readouterr().out
+    assert set(bib_keys(out)) == set(DATA_KEYS) | {
+        "arnab2021vivit", "sabasadiya2021fin", "supratak2020tinysleepnet", "vallat2021yasa",
+        "ke2017lightgbm", "wilcoxon1945", "holm1979", "cohen1960kappa"}
+    assert cli.main(["cite", "--models", "tinysleepnet"]) == 0
+    out = capsys.readouterr().out
+    assert "supratak2020tinysleepnet" in out and "arnab2021vivit" not in out
+    assert cli.main(["cite", "--results", str(root), "--protocol", "quik"]) == 2
+    assert "quik" in capsys.readouterr().err
+    assert cli.main(["cite", "--all"]) == 0
+    assert capsys.readouterr().out == bibtex_all()
+
+
+def test_plugin_entries_name_and_cite_themselves(tmp_path, monkeypatch):
+    plugin = tmp_path / "cited_entry.py"
+    plugin.write_text(
+        "from baselines.majority import Majority\nfrom benchmark.registry import register\n\n"
+        "@register('cited-plugin')\nclass Cited(Majority):\n    '''A plugin with its paper.'''\n"
+        "    display_name = 'Cited & Co'\n"
+        "    cite = {'doe2024': '@article{doe2024, author={Doe, J.}, title={T}, journal={J}, year={2024}}'}\n")
+    discover([plugin])
+    assert display_name("cited-plugin") == "Cited & Co"
+    assert bib_keys(bibtex_for(["cited-plugin"])) == [*DATA_KEYS, "doe2024"]
+
+
+def _latex_tools():
+    missing = [t for t in ("pdflatex", "bibtex") if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"no LaTeX engine: {', '.join(missing)} not on PATH (Debian: apt-get install "
+                    "texlive-latex-base texlive-latex-recommended; .ci/run installs them)")
+
+
+def test_latex_compiles_to_a_pdf_with_both_tables_and_references(table, tmp_path):
+    _latex_tools()
+    paths = write_paper({"quick": table}, tmp_path)
+    paper = tmp_path / "paper"
+    assert {p.name for p in paths} == {"quick-main.tex", "quick-stats.tex", "quick.bib", "quick-preview.tex"}
+
+    def run(*cmd):
+        proc = subprocess.run(cmd, cwd=paper, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}"
+        return proc
+
+    latex = ("pdflatex", "-interaction=nonstopmode", "-halt-on-error", "quick-preview.tex")
+    run(*latex)
+    run("bibtex", "quick-preview")
+    run(*latex)
+    run(*latex)
+    log = (paper / "quick-preview.log").read_text(errors="replace")
+    assert "Citation" not in log or "undefined" not in log, "undefined citations"
+    assert "Reference `" not in log, "undefined references"
+    assert "Overfull \\hbox" not in log, "a table is wider than the page"
+    pdf = paper / "quick-preview.pdf"
+    assert pdf.stat().st_size > 10_000
+    pages = int(re.search(r"Output written on quick-preview.pdf \((\d+) pages?", log).group(1))
+    assert 1 <= pages <= 3
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) not on PATH: PDF compiled, its text not checked")
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
+    for needle in ("TinySleepNet", "FIN-ViViT", "Majority class", "Holm" if contrast_rows(table)[1]
+                   else "not adjusted", "Analysis of a sleep-dependent neuronal feedback loop",
+                   "PhysioBank", "ViViT: a video vision transformer", "sleepbench"):
+        assert needle in " ".join(text.split()), f"{needle!r} missing from the PDF"
+    assert "[?]" not in text and "??" not in text, "an unresolved \\cite or \\ref"
