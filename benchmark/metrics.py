@@ -5,6 +5,12 @@ absent from a night still counts in the macro average (with F1 = 0 when it is ne
 predicted, scikit-learn's ``zero_division=0``) and confusion matrices are always 5 x 5. Macro-F1 is
 the unweighted mean of the five per-class F1 scores, as in the sleep-staging literature (e.g.
 Supratak et al. 2017, DeepSleepNet; Phan et al. 2019, SeqSleepNet).
+
+Per-group scores (one subject, one night) are the exception: their macro-F1 is the mean F1 over
+the classes *present* in that group's truth or predictions (:func:`present_macro_f1`). A subject
+with no N1 or no REM at all would otherwise be charged F1 = 0 for a class nobody could score, so
+a perfect model would score 0.8 on that subject. A class that is in the truth but never predicted
+(or predicted but absent) still counts, with F1 = 0. Pooled scores keep the five-class average.
 """
 
 from __future__ import annotations
@@ -83,12 +89,21 @@ def grouped_metrics(y_true, y_pred, groups) -> dict[str, dict]:
     Returns
     -------
     dict
-        ``{str(group): epoch_metrics(...)}``, groups in sorted order.
+        ``{str(group): epoch_metrics(...)}``, groups in sorted order, except that each group's
+        ``macro_f1`` is :func:`present_macro_f1` (over the classes present in the group's truth or
+        predictions; ``"classes"`` lists them); per-class F1 stays over the five classes.
     """
     y_true, y_pred, groups = np.asarray(y_true), np.asarray(y_pred), np.asarray(groups)
     if not len(y_true) == len(y_pred) == len(groups):
         raise ValueError("y_true, y_pred and groups must have the same length")
-    return {str(g): epoch_metrics(y_true[groups == g], y_pred[groups == g]) for g in np.unique(groups)}
+    out = {}
+    for g in np.unique(groups):
+        t, p = y_true[groups == g], y_pred[groups == g]
+        m = epoch_metrics(t, p)
+        m["macro_f1"] = present_macro_f1(t, p)
+        m["classes"] = [STAGES[c] for c in present_classes(t, p)]
+        out[str(g)] = m
+    return out
 
 
 def macro_f1(y_true, y_pred) -> float:
@@ -96,8 +111,26 @@ def macro_f1(y_true, y_pred) -> float:
     return float(f1_score(y_true, y_pred, labels=LABELS, average="macro", zero_division=0))
 
 
+def present_classes(y_true, y_pred) -> list[int]:
+    """The classes (0..4) that occur in ``y_true`` or ``y_pred``."""
+    return [int(c) for c in np.union1d(np.unique(y_true), np.unique(y_pred))]
+
+
+def present_macro_f1(y_true, y_pred) -> float:
+    """Macro-F1 over the classes present in ``y_true`` or ``y_pred`` (the per-subject score).
+
+    ``sklearn.metrics.f1_score(labels=present, average="macro", zero_division=0)``: a class absent
+    from both truth and prediction is left out rather than scored 0 (see the module docstring).
+    """
+    labels = present_classes(y_true, y_pred)
+    if not labels:
+        raise ValueError("no epochs to score")
+    return float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+
+
 def grouped_scores(y_true, y_pred, groups) -> dict[str, dict[str, float]]:
-    """Macro-F1 and kappa per group: the per-subject part of :func:`grouped_metrics`, at 2/5 the cost.
+    """Macro-F1 (:func:`present_macro_f1`) and kappa per group: the per-subject part of
+    :func:`grouped_metrics`, at 2/5 the cost.
 
     Tables need only these two per subject; scikit-learn's input validation dominates the cost of
     small groups, so skipping the other three metrics matters with 78 subjects x models x seeds.
@@ -108,7 +141,7 @@ def grouped_scores(y_true, y_pred, groups) -> dict[str, dict[str, float]]:
     out = {}
     for g in np.unique(groups):
         t, p = y_true[groups == g], y_pred[groups == g]
-        out[str(g)] = {"macro_f1": macro_f1(t, p), "kappa": cohen_kappa(t, p)}
+        out[str(g)] = {"macro_f1": present_macro_f1(t, p), "kappa": cohen_kappa(t, p)}
     return out
 
 

@@ -99,3 +99,25 @@ def test_grouped_scores_agree_with_grouped_metrics(saved_predictions):
     full = grouped_metrics(z["y_true"], z["y_pred"], z["subject"])
     light = grouped_scores(z["y_true"], z["y_pred"], z["subject"])
     assert light == {g: {"macro_f1": m["macro_f1"], "kappa": m["kappa"]} for g, m in full.items()}
+
+
+def test_per_subject_macro_f1_is_over_the_classes_present():
+    from benchmark.metrics import present_macro_f1
+
+    # subject 1 has no N1 and no N3; a perfect model must score 1.0 on it, not 0.6
+    y_true = np.array([0, 2, 2, 4, 4, 0, 1, 2, 3, 4])
+    subject = np.array([1, 1, 1, 1, 1, 2, 2, 2, 2, 2])
+    perfect = grouped_metrics(y_true, y_true, subject)
+    assert perfect["1"]["macro_f1"] == 1.0 and perfect["1"]["classes"] == ["W", "N2", "REM"]
+    assert grouped_scores(y_true, y_true, subject)["1"]["macro_f1"] == 1.0
+    assert epoch_metrics(y_true[:5], y_true[:5])["macro_f1"] == pytest.approx(3 / 5)  # pooled: 5 classes
+    # a class in the truth but never predicted (or predicted but absent) still counts, with F1 = 0
+    y_pred = np.array([0, 2, 2, 2, 2])
+    expected = f1_score(y_true[:5], y_pred, labels=[0, 2, 4], average="macro", zero_division=0)
+    assert present_macro_f1(y_true[:5], y_pred) == pytest.approx(expected)
+    assert grouped_metrics(y_true[:5], y_pred, subject[:5])["1"]["macro_f1"] == pytest.approx(expected)
+    wrong = np.array([1, 2, 2, 4, 4])  # predicts N1, absent from the truth: N1 joins the average at 0
+    assert present_macro_f1(y_true[:5], wrong) == pytest.approx(
+        f1_score(y_true[:5], wrong, labels=[0, 1, 2, 4], average="macro", zero_division=0))
+    # the pooled score is unchanged
+    assert epoch_metrics(y_true, y_true)["macro_f1"] == 1.0
