@@ -21,7 +21,7 @@ import numpy as np
 from .records import sha1_of
 
 #: Bump when the preparation code changes what it writes, so old entries are not reused.
-CACHE_VERSION = 2  # 2: epochs with flat or non-finite signal dropped
+CACHE_VERSION = 3  # 2: epochs with flat or non-finite signal dropped; 3: hypnogram start offset applied
 
 
 def default_cache_dir() -> Path:

@@ -25,8 +25,9 @@ Before any of this the files are checked, and a recording that fails is refused 
 :class:`RecordingError` naming the file and the problem: a PSG that is not EDF, is truncated or
 whose header's record count disagrees with its size (MNE would size the data from the file and read
 a short night silently); a missing channel; a hypnogram that is not EDF+, has no stage annotation,
-starts at another time than the PSG, or scores sleep after the PSG has ended (the hypnogram of
-another recording).
+starts more than a minute apart from the PSG, or scores sleep after the PSG has ended (the hypnogram
+of another recording). A smaller start difference is applied: annotation onsets are shifted by
+(hypnogram start - PSG start), so the 30-s grid follows the hypnogram's own epochs.
 """
 
 from __future__ import annotations
@@ -215,20 +216,24 @@ def read_recording(psg: Path, hypnogram: Path, config: PrepConfig = PrepConfig()
         raise RecordingError(f"{hypnogram}: no sleep-stage annotations "
                              f"({len(annot)} annotation(s), none of {sorted(STAGE_OF_ANNOTATION)})")
     t_psg, t_hyp = _start(psg_header), _start(hyp_header)
-    if t_psg and t_hyp and abs((t_hyp - t_psg).total_seconds()) > MAX_START_OFFSET_SEC:
+    shift = (t_hyp - t_psg).total_seconds() if t_psg and t_hyp else 0.0
+    if abs(shift) > MAX_START_OFFSET_SEC:
         raise RecordingError(f"{hypnogram}: starts {t_hyp} but {psg.name} starts {t_psg}: "
                              "the hypnogram of another recording?")
+    # annotation onsets count from the hypnogram's own start: move them onto the PSG's clock, so a
+    # hypnogram starting 20 s after its PSG labels the epochs it scored, not those 20 s earlier
+    onset = np.asarray(annot.onset, float) + shift
     n_signal_sec = raw.n_times / config.sfreq
     sleep = np.array([STAGE_OF_ANNOTATION.get(d, UNSCORED) >= 1 for d in annot.description], bool)
-    after_end = np.clip(annot.onset + annot.duration, n_signal_sec, None) - np.clip(
-        annot.onset, n_signal_sec, None)
+    after_end = np.clip(onset + annot.duration, n_signal_sec, None) - np.clip(
+        onset, n_signal_sec, None)
     if after_end[sleep].sum() > MAX_SLEEP_AFTER_END_SEC:
         raise RecordingError(f"{hypnogram}: scores {after_end[sleep].sum() / 60:.0f} min of sleep "
                              f"after {psg.name} ends ({n_signal_sec / 3600:.2f} h): the hypnogram "
                              "of another recording?")
 
     spe = int(round(config.epoch_sec * config.sfreq))
-    grid, labels = epoch_labels(annot.onset, annot.duration, annot.description, n_signal_sec,
+    grid, labels = epoch_labels(onset, annot.duration, annot.description, n_signal_sec,
                                 config.epoch_sec)
     keep = trim_wake(labels, int(round(config.wake_margin_min * 60 / config.epoch_sec)))
     grid, labels = grid[keep], labels[keep]
