@@ -196,6 +196,9 @@ def cmd_tables(args) -> int:
     shown = [p for p in paths if p.suffix == ".md" and (not args.protocol or p.stem == args.protocol)]
     for p in shown:
         print(p.read_text())
+    for p in paths:  # long (model x statistic): named, not printed
+        if p.suffix == ".md" and p.stem.endswith("-sleepstats"):
+            print(f"sleep-statistics agreement: {p}", file=sys.stderr)
     print(f"wrote {len(paths)} file(s) under {Path(args.results) / 'tables'}", file=sys.stderr)
     return 0 if paths else 1
 

@@ -253,6 +253,9 @@ def write_tables(results_dir, reference: str | None = None, out_dir=None,
 
         for name, table in tables.items():
             paths += write_figures(results_dir, name, out_dir=out / "figures" / name, table=table)
+    from .sleepstats import write_sleepstats  # <protocol>-sleepstats.{md,tex,csv} + Bland-Altman
+
+    paths += write_sleepstats(tables, out, figures=figures)
     return paths
 
 
