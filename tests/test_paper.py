@@ -221,3 +221,75 @@ def test_latex_compiles_to_a_pdf_with_both_tables_and_references(table, tmp_path
                    "PhysioBank", "ViViT: a video vision transformer", "sleepbench"):
         assert needle in " ".join(text.split()), f"{needle!r} missing from the PDF"
     assert "[?]" not in text and "??" not in text, "an unresolved \\cite or \\ref"
+
+
+# --- figures a page can hold ----------------------------------------------------------------------
+
+def _drawn_figures(monkeypatch, table, tmp_path):
+    """Write the protocol's figures, keeping each matplotlib Figure as it is saved."""
+    from matplotlib.figure import Figure
+
+    from benchmark.reporting.figures import write_figures
+
+    saved = {}
+    original = Figure.savefig
+
+    def keep(self, path, *a, **kw):
+        saved[Path(path).name] = self
+        return original(self, path, *a, **kw)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    paths = write_figures(None, "quick", out_dir=tmp_path, table=table)
+    return paths, saved
+
+
+def _renderer(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # lays the figure out again, as savefig did
+    return canvas.get_renderer()
+
+
+def test_figures_fit_a_column_or_a_page_with_stable_colours(table, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from benchmark.reporting.style import COLUMN_IN, DPI, FIXED, PAGE_IN, model_style
+
+    paths, figs = _drawn_figures(monkeypatch, table, tmp_path)
+    sizes = {p.name: Image.open(p).size for p in paths}
+    for name, (w, h) in sizes.items():  # a column (3.5 in) or a page width (7 in), never more
+        assert w in (round(COLUMN_IN * DPI), round(PAGE_IN * DPI)), (name, w)
+        assert h <= 9 * DPI, (name, h)
+    assert sizes["per-class-f1.png"][0] == PAGE_IN * DPI and sizes["confusion-vivit.png"][0] == COLUMN_IN * DPI
+
+    # one colour (and hatch) per model, the same in every figure, distinct between built-in entries
+    styles = {m: (model_style(m)["color"], model_style(m)["hatch"]) for m in FIXED}
+    assert len(set(styles.values())) == len(styles)
+    assert model_style("my-new-model") == model_style("my-new-model")
+    f1 = figs["per-class-f1.png"]
+    ax = f1.axes[0]
+    legend = f1.legends[0]
+    colour_of = {t.get_text(): h.get_facecolor() for t, h in zip(legend.get_texts(), legend.legend_handles)}
+    import matplotlib.colors as mcolors
+
+    assert mcolors.to_hex(colour_of["ViViT"]) == model_style("vivit")["color"].lower()
+    assert mcolors.to_hex(colour_of["TinySleepNet"]) == model_style("tinysleepnet")["color"].lower()
+    hyp = next(f for n, f in figs.items() if n.startswith("hypnogram-"))
+    line_colours = {a.get_ylabel(): mcolors.to_hex(a.lines[0].get_color()) for a in hyp.axes}
+    assert line_colours["ViViT"] == model_style("vivit")["color"].lower()
+
+    # the legend is outside the data; an incomplete model is named as such (and left out of the
+    # night's hypnogram)
+    renderer = _renderer(f1)
+    assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+    assert "FIN-ViViT (incomplete: 2/3 folds)" in colour_of
+    assert "FIN-ViViT" not in line_colours
+
+    # confusion matrices: the title is clear of the colour bar
+    conf = figs["confusion-fin-vivit.png"]
+    r = _renderer(conf)
+    title = conf._suptitle.get_window_extent(r)
+    for a in conf.axes:  # the matrix and its colour bar
+        assert not title.overlaps(a.get_tightbbox(r)), "title overlaps an axis or the colour bar"
+    assert "incomplete" in conf._suptitle.get_text()
