@@ -58,7 +58,17 @@ class YasaStaging(Entry):
     YASA needs at least one 30-s epoch and recommends at least 5 minutes: recordings shorter than
     ``min_minutes`` raise a ``ValueError`` naming the recording (``on_short="error"``, default) or
     get the uniform distribution (``on_short="uniform"``). Input must be sampled above 80 Hz.
+
+    Whole-night context (``needs_whole_night = True``): YASA z-scores its features over the
+    recording and uses the time elapsed in it, so a fifth of a night is not what it was built for.
+    On a within-night protocol the harness therefore gives it the whole night's signal (no labels;
+    it learns nothing) and scores it on the test block's epochs
+    (:meth:`benchmark.protocol_data.ProtocolData.predict_proba`). On subject-wise protocols every
+    test recording is a whole (wake-trimmed) night already.
     """
+
+    #: zero-shot and night-normalised: predict on the whole night, score the test epochs
+    needs_whole_night = True
 
     def __init__(self, use_eog: bool = True, min_minutes: float = 5.0, on_short: str = "error",
                  seed: int = 0):

@@ -79,12 +79,38 @@ class ProtocolData:
     def missing_units(self) -> list[int]:
         return [u for u in self.protocol["subjects"] if not self.units.get(u)]
 
+    def predict_proba(self, entry, test: EpochSet) -> tuple[np.ndarray, str]:
+        """``entry.predict_proba(test)`` and the context the entry saw (``"test epochs"``).
+
+        An entry with ``needs_whole_night = True`` (a zero-shot stager whose features are
+        normalised over, or depend on the time of, the whole night, e.g. YASA) gets, for a test
+        recording that is a block of a night (within-night protocols), the whole night's signal
+        (no labels) and is scored on the block's epochs only (``"whole night"``). Nothing is learned
+        from the other blocks' signals: such an entry learns nothing at all.
+        """
+        blocks = [r for r in test.recordings if "block_of" in r.meta]
+        if not getattr(entry, "needs_whole_night", False) or not blocks:
+            return np.asarray(entry.predict_proba(test)), "test epochs"
+        parts = []
+        for rec in test.recordings:
+            if "block_of" not in rec.meta:
+                parts.append(entry.predict_proba(EpochSet([rec], test.sfreq, test.channels)))
+                continue
+            whole = self.dataset.load(rec.meta["block_of"])
+            a, z = rec.meta["block_span"]
+            proba = np.asarray(entry.predict_proba(EpochSet([whole], test.sfreq, test.channels)))
+            parts.append(proba[a:z])
+        return np.concatenate(parts), "whole night"
+
 
 def split_blocks(rec: Recording, n_blocks: int) -> list[Recording]:
     """Cut one night into ``n_blocks`` contiguous blocks (unit = block index)."""
     bounds = np.linspace(0, len(rec.y), n_blocks + 1).round().astype(int)
+    # block_of / block_span: where the block lies in its night (ProtocolData.predict_proba)
     return [replace(rec, name=f"{rec.name}-b{b}", subject=b, x=rec.x[a:z], y=rec.y[a:z],
-                    onsets=rec.onsets[a:z]) for b, (a, z) in enumerate(zip(bounds[:-1], bounds[1:]))]
+                    onsets=rec.onsets[a:z],
+                    meta={**rec.meta, "block_of": rec.name, "block_span": [int(a), int(z)]})
+            for b, (a, z) in enumerate(zip(bounds[:-1], bounds[1:]))]
 
 
 def open_protocol_data(protocol: dict, data_dir: Path | None = None, cache_dir: Path | None = None,

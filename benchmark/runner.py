@@ -198,7 +198,8 @@ def _fit_and_record(job, entry, protocol, data, roles, checksums, identity, chas
     entry.fit(train, valid)
     fit_s = time.perf_counter() - t_fit
     t_pred = time.perf_counter()
-    proba = np.asarray(entry.predict_proba(test), dtype=np.float32)
+    proba, context = data.predict_proba(entry, test)  # whole night for needs_whole_night entries
+    proba = np.asarray(proba, dtype=np.float32)
     predict_s = time.perf_counter() - t_pred
     if proba.shape != (len(test), 5):
         raise ValueError(f"{job.model}: predict_proba returned shape {proba.shape}, "
@@ -219,6 +220,7 @@ def _fit_and_record(job, entry, protocol, data, roles, checksums, identity, chas
                   "n_params": entry.n_params(), "n_trainable_params": entry.n_trainable_params(),
                   "description": info.description},
         "entry_report": jsonable(entry.report(test)),
+        "prediction_context": context,
         "seed": job.seed, "fold": job.fold, "subjects": roles,
         "metrics": metrics, "n_test_epochs": int(len(test)),
         "timing": {"fit_s": round(fit_s, 3), "predict_s": round(predict_s, 3)},

@@ -207,6 +207,11 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None) ->
         notes.insert(0, f"Units are contiguous blocks of one night ({', '.join(sorted(nights))}), "
                         "not subjects: this checks the pipeline, it is not a benchmark result, and its "
                         "p-values are not inference about people.")
+        whole = sorted({r.model for r in runs if r.record.get("prediction_context") == "whole night"})
+        if whole:  # zero-shot entries normalised over the night (ProtocolData.predict_proba)
+            notes.insert(1, f"{', '.join(whole)}: zero-shot (learns nothing), so it predicts on the whole "
+                            "night's signal (no labels) and is scored on the test block's epochs; "
+                            "every other entry sees only its test block.")
     return ProtocolTable(protocol, title, header, frame, notes, ref, unit, runs)
 
 
