@@ -9,15 +9,21 @@ layers that compute it) as an initialisation that the task can fine-tune. Here:
   δ θ α σ β, Welch): a 5-output regression.
 
 Both are pre-trained on :mod:`datasets.fin_synthetic` signals (targets computed exactly on the same
-float32 samples), deterministically, and cached under ``<cache>/fin/<kind>-<key>.pt``, the key a hash
-of :class:`FINConfig` and :data:`FIN_VERSION`; :func:`load_fin` builds them on demand (one process
-at a time, under a file lock, so parallel fold jobs wait for one pre-training instead of repeating
-it). ``sleepbench fin pretrain`` / ``fin report`` are the command-line faces.
+float32 samples), deterministically (one thread). The default FINs (:class:`FINConfig` defaults,
+seed 0) are **shipped** with the package, ``models/weights/fin-<kind>-v<FIN_VERSION>.pt``, and loaded
+only after their SHA-256 matches ``models/weights/MANIFEST.json`` (:func:`load_shipped`): every user
+of a commit gets the same FINs, and each record carries their hash. Any other configuration is
+pre-trained on demand and cached under ``<cache>/fin/<kind>-<key>.pt``, the key a hash of
+:class:`FINConfig` and :data:`FIN_VERSION` (one process at a time, under a file lock, so parallel
+fold jobs wait for one pre-training instead of repeating it). ``sleepbench fin pretrain`` rebuilds
+the default FINs and says whether they reproduce the shipped files; ``fin report`` measures them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -32,8 +38,11 @@ from datasets.fin_synthetic import synthetic_signals
 
 from .features import FEATURES, compute_feature
 
-#: Bump when the architecture or the training code changes what a cached FIN contains.
-FIN_VERSION = 3
+#: Bump when the architecture, the synthetic data or the training code changes what a FIN contains.
+FIN_VERSION = 4
+#: The shipped default FINs and their checksums (``sleepbench fin pretrain --write`` rewrites them).
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+MANIFEST = WEIGHTS_DIR / "MANIFEST.json"
 #: torch threads used for pre-training (fixed, so the weights are the same from any caller)
 PRETRAIN_THREADS = 1
 N_SAMPLES = 3000  # 30 s at 100 Hz
@@ -167,7 +176,9 @@ def _evaluate(module: FINModule, x: np.ndarray, y: np.ndarray) -> dict:
 
     with torch.inference_mode():
         module.eval()
-        pred = torch.cat([module(torch.from_numpy(x[i:i + 1024])) for i in range(0, len(x), 1024)]).numpy()
+        device = module.head.weight.device  # a fine-tuned FIN may sit on the job's GPU
+        pred = torch.cat([module(torch.from_numpy(x[i:i + 1024]).to(device))
+                          for i in range(0, len(x), 1024)]).cpu().numpy()
     return {"r2": float(r2_score(y, pred)), "mae": float(mean_absolute_error(y, pred)), "n": int(len(y))}
 
 
@@ -231,27 +242,150 @@ def fin_path(config: FINConfig, cache_dir: Path | None = None) -> Path:
     return Path(cache_dir or default_cache_dir()) / "fin" / f"{config.kind}-{config.key()}.pt"
 
 
+def shipped_path(kind: str) -> Path:
+    """Where the shipped default FIN of ``kind`` lives (``models/weights/fin-<kind>-v<N>.pt``)."""
+    return WEIGHTS_DIR / f"fin-{kind}-v{FIN_VERSION}.pt"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def serialize_fin(module: FINModule, info: dict) -> bytes:
+    """The bytes of a FIN file: its state dict and the deterministic part of its training record.
+
+    The wall time is left out (kept in the manifest / a sidecar), so that a rebuild at one thread
+    on CPU gives a byte-identical file and the SHA-256 says whether two FINs are the same.
+    """
+    buf = io.BytesIO()
+    torch.save({"state_dict": module.state_dict(),
+                "info": {k: v for k, v in info.items() if k != "train_seconds"}}, buf)
+    return buf.getvalue()
+
+
+def _module_from_bytes(kind: str, data: bytes, config: FINConfig, source: Path) -> FINModule:
+    try:
+        blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        module = build_fin(kind, config, seed=config.seed)
+        module.load_state_dict(blob["state_dict"])
+    except Exception as exc:  # a damaged or foreign file: say which
+        raise ValueError(f"{source}: not a {kind} FIN of this version ({type(exc).__name__}: {exc})") from exc
+    module.info = dict(blob.get("info", {}))
+    module.sha256 = sha256_bytes(data)
+    module.source = str(source)
+    return module.eval()
+
+
+def read_manifest() -> dict:
+    """``models/weights/MANIFEST.json``: per kind, its file, SHA-256, config key and training facts."""
+    if not MANIFEST.is_file():
+        return {}
+    try:
+        return json.loads(MANIFEST.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{MANIFEST}: not valid JSON ({exc})") from exc
+
+
+def shipped_entry(kind: str, config: FINConfig | None = None) -> dict | None:
+    """The manifest entry of the shipped FIN that ``config`` (default: the default one) asks for,
+    or None when nothing is shipped for it (another configuration, or another :data:`FIN_VERSION`)."""
+    config = replace(config or FINConfig(), kind=kind)
+    entry = read_manifest().get("fins", {}).get(kind)
+    if entry is None or entry.get("config_key") != config.key():
+        return None
+    return entry
+
+
+def load_shipped(kind: str, config: FINConfig | None = None) -> FINModule | None:
+    """The shipped FIN of ``kind``, checked against its SHA-256, or None when none is shipped for
+    ``config``. A file whose hash differs from the manifest's is refused (ValueError naming it)."""
+    config = replace(config or FINConfig(), kind=kind)
+    entry = shipped_entry(kind, config)
+    if entry is None:
+        return None
+    path = WEIGHTS_DIR / entry["file"]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the shipped {kind} FIN listed in {MANIFEST} is missing; "
+                                "restore it from the repository or rebuild it with "
+                                "`sleepbench fin pretrain --write`")
+    data = path.read_bytes()
+    digest = sha256_bytes(data)
+    if digest != entry["sha256"]:
+        raise ValueError(f"{path}: SHA-256 {digest} does not match {entry['sha256']} in {MANIFEST}; "
+                         "the shipped FIN weights were changed or damaged. Restore the file from the "
+                         "repository, or rebuild both with `sleepbench fin pretrain --write`")
+    module = _module_from_bytes(kind, data, config, path)
+    module.info.setdefault("train_seconds", entry.get("train_seconds"))
+    return module
+
+
 def pretrain_fin(kind: str, seed: int = 0, cache_dir: Path | None = None,
                  config: FINConfig | None = None, progress: bool = True) -> FINModule:
-    """The pre-trained FIN of ``kind``: loaded from the cache, or trained once and cached."""
+    """The pre-trained FIN of ``kind``: the shipped one when ``config`` / ``seed`` are the defaults
+    (checksum verified), else loaded from the cache, or trained once and cached.
+
+    The module carries ``info`` (config, history, synthetic R²), ``sha256`` (of its file) and
+    ``source`` (the file).
+    """
     config = replace(config or FINConfig(), kind=kind, seed=seed)
+    shipped = load_shipped(kind, config)
+    if shipped is not None:
+        return shipped
     path = fin_path(config, cache_dir)
     with file_lock(path.with_suffix(".lock")):
         if not path.is_file():
             module, info = train_fin(config, progress=progress)
-            buf = io.BytesIO()
-            torch.save({"state_dict": module.state_dict(), "info": info}, buf)
-            atomic_write_bytes(path, buf.getvalue())
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    module = build_fin(kind, config, seed=seed)
-    module.load_state_dict(blob["state_dict"])
-    module.info = blob["info"]
-    return module.eval()
+            atomic_write_bytes(path.with_suffix(".json"),
+                               json.dumps({"train_seconds": info["train_seconds"]}).encode())
+            atomic_write_bytes(path, serialize_fin(module, info))
+    module = _module_from_bytes(kind, path.read_bytes(), config, path)
+    side = path.with_suffix(".json")
+    module.info.setdefault("train_seconds",
+                           json.loads(side.read_text())["train_seconds"] if side.is_file() else None)
+    return module
+
+
+def rebuild_fins(kinds=tuple(FEATURES), write: bool = False, progress: bool = True) -> dict:
+    """Pre-train the default FINs afresh and compare them with the shipped files.
+
+    Returns per kind: ``sha256`` of the rebuilt file, ``shipped_sha256`` (None when nothing is
+    shipped for this version), ``identical`` (byte-identical files), ``max_abs_diff`` over the
+    parameters when both exist, ``synthetic`` R²/MAE and ``train_seconds``. With ``write`` the
+    rebuilt files replace the shipped ones and the manifest is rewritten (for a maintainer who
+    changed the FINs; commit both).
+    """
+    out, manifest = {}, read_manifest()
+    fins = dict(manifest.get("fins", {})) if manifest.get("version") == FIN_VERSION else {}
+    for kind in kinds:
+        config = FINConfig(kind=kind)
+        module, info = train_fin(config, progress=progress)
+        data = serialize_fin(module, info)
+        digest = sha256_bytes(data)
+        entry = shipped_entry(kind, config)
+        res = {"sha256": digest, "shipped_sha256": entry["sha256"] if entry else None,
+               "identical": bool(entry and entry["sha256"] == digest), "max_abs_diff": None,
+               "synthetic": info["synthetic"], "train_seconds": round(info["train_seconds"], 1)}
+        if entry and (WEIGHTS_DIR / entry["file"]).is_file():
+            old = torch.load(WEIGHTS_DIR / entry["file"], map_location="cpu", weights_only=True)["state_dict"]
+            res["max_abs_diff"] = max(float((old[k].float() - v.float()).abs().max())
+                                      for k, v in module.state_dict().items())
+        if write:
+            path = shipped_path(kind)
+            atomic_write_bytes(path, data)
+            fins[kind] = {"file": path.name, "sha256": digest, "config_key": config.key(),
+                          "config": asdict(config), "synthetic": info["synthetic"],
+                          "train_seconds": res["train_seconds"], "torch": torch.__version__}
+        out[kind] = res
+    if write:
+        atomic_write_bytes(MANIFEST, (json.dumps({"version": FIN_VERSION, "fins": fins}, indent=1)
+                                      + "\n").encode())
+    return out
 
 
 def load_fin(kind: str, pretrained: bool = True, cache_dir: Path | None = None, seed: int = 0,
              config: FINConfig | None = None) -> FINModule:
-    """A FIN for a fused model: pre-trained (cached) or, for the control, randomly initialised.
+    """A FIN for a fused model: pre-trained (shipped or cached) or, for the control, randomly
+    initialised (``sha256`` None).
 
     The random control still gets the target statistics of a fixed synthetic sample, so the two
     differ only in the weights that pre-training sets.
@@ -263,6 +397,7 @@ def load_fin(kind: str, pretrained: bool = True, cache_dir: Path | None = None, 
     mean, std = target_stats(kind)
     module.target_mean.copy_(torch.from_numpy(mean))
     module.target_std.copy_(torch.from_numpy(std))
+    module.sha256, module.source = None, None
     return module.eval()
 
 
@@ -310,6 +445,7 @@ def fin_report(real_dir: Path | None = None, cache_dir: Path | None = None,
             entry["real"]["per_output"] = {n: float(r2_score(y[:, i], pred[:, i])) for i, n in enumerate(names)}
         else:
             entry["real"] = "no real data given (--data-dir with SC4001E0)"
-        entry["train_seconds"] = round(module.info["train_seconds"], 1)
+        seconds = module.info.get("train_seconds")
+        entry["train_seconds"] = None if seconds is None else round(seconds, 1)
         report[kind] = entry
     return report

@@ -1,24 +1,42 @@
 """FIN-ViViT: the ViViT fused with Feature Imitating Networks, and its ablations and controls.
 
-Fusion is per epoch, late: each epoch's EEG (first channel) goes through the FINs, their embeddings
-are concatenated to the ViViT's per-epoch embedding (the temporal-encoder token of that epoch) and
-one linear head classifies the result. Why per epoch: both imitated features (Shannon entropy of the
-amplitude distribution, relative band powers) are defined on a 30-s epoch, the unit that is scored;
-fusing per STFT frame would ask a FIN for a feature of a window it was never trained on. Why late:
-the ViViT trunk stays identical across every entry below, so a difference between entries is the
-FIN branch and nothing else.
+Fusion is per epoch, late: each epoch's EEG (first channel) goes through the FINs, and what they
+compute is concatenated to the ViViT's per-epoch embedding (the temporal-encoder token of that
+epoch); one linear head classifies the result. Why per epoch: both imitated features (Shannon
+entropy of the amplitude distribution, relative band powers) are defined on a 30-s epoch, the unit
+that is scored; fusing per STFT frame would ask a FIN for a feature of a window it was never
+trained on. Why late: the ViViT trunk stays identical across every entry below, so a difference
+between entries is the feature branch and nothing else.
+
+What the trunk receives (``fusion``):
+
+* ``"output"`` (default, the FIN way of Saba et al. 2021): each FIN's *output*, the imitated
+  feature itself (1 entropy value, 5 log10 relative band powers per epoch), standardised by the
+  same fixed constants as the oracle's exact features (:func:`models.fin.target_stats`). So
+  ``fin-vivit-frozen`` and ``vivit-oracle`` differ only by the imitation error, and a single-FIN
+  ablation receives only its own feature.
+* ``"embed"``: each FIN's 32-d hidden embedding (the layer before its output head), a pre-trained
+  CNN branch rather than a feature: ``fin-vivit-embed``, close to the origin project's
+  integration, which does not test imitation.
+
+Fine-tuning (both fusions): the FIN parameters train at ``fin_lr_scale`` x the trunk's learning
+rate and without weight decay (``fin_weight_decay``), so that fine-tuning adapts the feature
+without washing out what pre-training put there; the imitation R² before and after, on each fold's
+test epochs, is in every record (:meth:`FINViViT.report`).
 
 Entries (all share the ``vivit`` trunk and recipe):
 
-=====================  ==========================================================================
-``fin-vivit``          entropy + band-power FINs, pre-trained, fine-tuned with the ViViT (default)
-``fin-vivit-entropy``  entropy FIN only
-``fin-vivit-bandpower`` band-power FIN only
-``fin-vivit-frozen``   both FINs pre-trained and frozen (pure imitated features, no fine-tuning)
-``fin-vivit-random``   both FIN architectures, randomly initialised, trained: the capacity control
-``vivit-oracle``       the exact features (models.features) in place of the FINs: the ceiling of
-                       what imitation can add
-=====================  ==========================================================================
+=======================  ========================================================================
+``fin-vivit``            entropy + band-power FIN outputs, pre-trained, fine-tuned (default)
+``fin-vivit-entropy``    the entropy FIN only (its 1 feature)
+``fin-vivit-bandpower``  the band-power FIN only (its 5 features)
+``fin-vivit-frozen``     both FINs pre-trained and frozen: pure imitated features
+``fin-vivit-random``     both FIN architectures, randomly initialised, trained as ``fin-vivit``:
+                         the control for pre-training at equal architecture and recipe
+``fin-vivit-embed``      both FINs' hidden embeddings (pre-trained CNN branch, 64-d)
+``vivit-oracle``         the exact features (models.features) in place of the FINs: the ceiling of
+                         what imitation can add
+=======================  ========================================================================
 
 Reference: Saba SM et al. (2021) "Feature Imitating Networks", arXiv:2110.04831; Arnab A et al.
 (2021) "ViViT: A Video Vision Transformer", ICCV.
@@ -35,49 +53,69 @@ from benchmark.registry import register, register_variant
 from .vivit import ViViT, ViViTModule
 
 FIN_KINDS = ("entropy", "bandpower")
+FUSIONS = ("output", "embed")
 
 
 class FeatureBranch(nn.Module):
-    """Per-epoch features of the first channel: FIN embeddings or the exact (oracle) features.
+    """Per-epoch features of the first channel: FIN outputs or embeddings, or the exact features.
 
-    Input [batch, seq_len, n_channels, n_samples] µV -> [batch, seq_len, out_dim].
+    Input [batch, seq_len, n_channels, n_samples] µV -> [batch, seq_len, out_dim]; ``out_dim`` is
+    1 per entropy and 5 per band-power feature (oracle and ``fusion="output"``) or the FINs'
+    embedding widths (``fusion="embed"``).
     """
 
     def __init__(self, fins: tuple[str, ...], pretrained: bool, freeze: bool, oracle: bool,
-                 cache_dir=None, seed: int = 0, fin_config: dict | None = None):
+                 cache_dir=None, seed: int = 0, fin_config: dict | None = None,
+                 fusion: str = "output"):
         super().__init__()
-        self.oracle = oracle
-        self.fin_config = fin_config
-        self.freeze = freeze
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion {fusion!r}: choose from {FUSIONS}")
+        if not fins or set(fins) - set(FIN_KINDS):
+            raise ValueError(f"fins {fins!r}: one or more of {FIN_KINDS}")
+        self.kinds = tuple(k for k in FIN_KINDS if k in fins)   # fixed order: entropy, bandpower
+        self.oracle, self.freeze, self.fusion = oracle, freeze, fusion
+        self.fin_config, self.pretrained, self.seed, self.cache_dir = fin_config, pretrained, seed, cache_dir
         self.fins = nn.ModuleDict()
-        if oracle:  # exact features, standardised by fixed constants (as the FINs' targets are)
-            from .fin import target_stats
+        from .fin import target_stats
 
-            self.kinds = tuple(fins)
-            stats = [target_stats(kind) for kind in self.kinds]
-            self.register_buffer("feat_mean", torch.from_numpy(np.concatenate([m for m, _ in stats])))
-            self.register_buffer("feat_std", torch.from_numpy(np.concatenate([s for _, s in stats])))
+        # exact features and FIN outputs share one fixed standardisation (as the FINs' targets)
+        stats = [target_stats(kind) for kind in self.kinds]
+        self.register_buffer("feat_mean", torch.from_numpy(np.concatenate([m for m, _ in stats])))
+        self.register_buffer("feat_std", torch.from_numpy(np.concatenate([s for _, s in stats])))
+        if oracle:
             self.out_dim = int(self.feat_mean.numel())
             return
-        from .fin import FINConfig, load_fin
-
-        config = FINConfig(**fin_config) if fin_config else None
-        for kind in fins:
-            # one pre-training (seed 0) serves every run; the random control's init follows the seed
-            fin = load_fin(kind, pretrained=pretrained, cache_dir=cache_dir,
-                           seed=0 if pretrained else seed, config=config)
+        self.weights_sha256 = {}
+        for kind in self.kinds:
+            fin = self.load(kind)
+            self.weights_sha256[kind] = fin.sha256
             if freeze:
                 fin.requires_grad_(False)
             self.fins[kind] = fin
-        with torch.no_grad():
-            probe = torch.zeros(2, 3000)
-            self.out_dim = sum(int(f.embed(probe).shape[-1]) for f in self.fins.values())
+        if fusion == "output":
+            self.out_dim = int(self.feat_mean.numel())
+        else:
+            self.out_dim = sum(int(f.embed_dim) for f in self.fins.values())
+
+    def load(self, kind: str):
+        """The FIN of ``kind`` as this branch starts from (shipped / cached weights, or the random
+        init of ``seed``): also what :meth:`FINViViT.report` scores as "before"."""
+        from .fin import FINConfig, load_fin
+
+        config = FINConfig(**self.fin_config) if self.fin_config else None
+        # one pre-training (seed 0) serves every run; the random control's init follows the seed
+        return load_fin(kind, pretrained=self.pretrained, cache_dir=self.cache_dir,
+                        seed=0 if self.pretrained else self.seed, config=config)
 
     def train(self, mode: bool = True):
         super().train(mode)
-        if self.freeze:  # frozen FINs keep their pre-trained normalisation statistics
+        if self.freeze:  # frozen FINs stay in eval mode
             self.fins.eval()
         return self
+
+    def fin_outputs(self, eeg: torch.Tensor) -> torch.Tensor:
+        """``eeg`` [n, n_samples] µV -> the FINs' outputs [n, out] in feature units (not standardised)."""
+        return torch.cat([self.fins[k](eeg) for k in self.kinds], dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, length, _, n = x.shape
@@ -91,30 +129,104 @@ class FeatureBranch(nn.Module):
                 parts.append(shannon_entropy(arr)[:, None])
             if "bandpower" in self.kinds:
                 parts.append(relative_log_band_powers(arr))
-            feats = torch.from_numpy(np.concatenate(parts, axis=1).astype(np.float32))
+            feats = torch.from_numpy(np.concatenate(parts, axis=1).astype(np.float32)).to(x.device)
             feats = (feats - self.feat_mean) / self.feat_std
         else:
-            feats = torch.cat([fin.embed(eeg) for fin in self.fins.values()], dim=-1)
+            # frozen FINs need no graph: skip the autograd bookkeeping
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
+                if self.fusion == "output":
+                    feats = (self.fin_outputs(eeg) - self.feat_mean) / self.feat_std
+                else:
+                    feats = torch.cat([self.fins[k].embed(eeg) for k in self.kinds], dim=-1)
         return feats.reshape(b, length, -1)
 
 
 class FINViViTModule(nn.Module):
     """ViViT trunk + feature branch; input [batch, seq_len, C, n] µV -> logits [batch, seq_len, 5]."""
 
-    def __init__(self, vivit: ViViTModule, branch: FeatureBranch):
+    def __init__(self, vivit: nn.Module, branch: FeatureBranch, fin_lr_scale: float = 1.0,
+                 fin_weight_decay: float | None = None):
         super().__init__()
         self.vivit = vivit
         self.branch = branch
+        self.fin_lr_scale = float(fin_lr_scale)
+        self.fin_weight_decay = fin_weight_decay
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.vivit(x, extra=self.branch(x))
 
+    def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
+        """Optimiser groups: the trunk at the recipe's lr / weight decay, the (trainable) FIN
+        parameters at ``fin_lr_scale`` x lr and ``fin_weight_decay`` (None: the recipe's)."""
+        fin = [p for p in self.branch.fins.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in self.vivit.parameters() if p.requires_grad]}]
+        if fin:
+            groups.append({"params": fin, "lr": lr * self.fin_lr_scale,
+                           "weight_decay": weight_decay if self.fin_weight_decay is None
+                           else self.fin_weight_decay})
+        return groups
 
-class FINViViT(ViViT):
-    """ViViT fused per epoch with pre-trained entropy and band-power FINs (fine-tuned)."""
+
+def imitation_scores(fins: dict, eeg: np.ndarray, batch: int = 1024) -> dict:
+    """R² and MAE of each FIN's output against the exact feature on epochs ``eeg`` [n, 3000] µV.
+
+    R² of a multi-output FIN is the uniform mean over its outputs (scikit-learn ``r2_score``),
+    MAE likewise (``mean_absolute_error``), both in the feature's units (bits; log10 power).
+    """
+    from sklearn.metrics import mean_absolute_error, r2_score
+
+    from .features import compute_feature
+
+    out = {}
+    for kind, fin in fins.items():
+        y = compute_feature(kind, eeg)
+        device = next(fin.parameters()).device
+        was_training = fin.training
+        fin.eval()
+        with torch.inference_mode():
+            pred = torch.cat([fin(torch.from_numpy(np.ascontiguousarray(eeg[i:i + batch])).to(device)).cpu()
+                              for i in range(0, len(eeg), batch)]).double().numpy()
+        fin.train(was_training)
+        out[kind] = {"r2": float(r2_score(y, pred)), "mae": float(mean_absolute_error(y, pred)),
+                     "n": int(len(y))}
+    return out
+
+
+class FINReportMixin:
+    """``report`` / parameter counts of an entry whose fitted module has a :class:`FeatureBranch`
+    at ``module_.branch`` (FIN-ViViT and the origin's integration)."""
+
+    def n_trainable_params(self) -> int | None:
+        module = getattr(self, "module_", None)
+        return None if module is None else int(sum(p.numel() for p in module.parameters() if p.requires_grad))
+
+    def report(self, test) -> dict:
+        """The harness's report plus ``"fin"``: the FIN weights' SHA-256 (None: random init) and
+        each FIN's imitation (R², MAE vs the exact feature on ``test``'s epochs, first channel),
+        ``before`` = as built (pre-trained / random), ``after`` = fine-tuned inside the fitted model.
+        """
+        out = dict(super().report(test))
+        branch = self.module_.branch
+        if branch.oracle or len(test) == 0:
+            return out
+        eeg = np.asarray(test.x[:, 0], dtype=np.float32)
+        before = imitation_scores({k: branch.load(k) for k in branch.kinds}, eeg)
+        after = imitation_scores(dict(branch.fins.items()), eeg)
+        out["fin"] = {"weights": {k: (v if v is not None else "random-init")
+                                  for k, v in branch.weights_sha256.items()},
+                      "fusion": branch.fusion, "frozen": bool(branch.freeze),
+                      "imitation": {k: {"before": {m: before[k][m] for m in ("r2", "mae")},
+                                        "after": {m: after[k][m] for m in ("r2", "mae")}}
+                                    for k in branch.kinds}}
+        return out
+
+
+class FINViViT(FINReportMixin, ViViT):
+    """ViViT fused per epoch with the outputs of the pre-trained entropy and band-power FINs (fine-tuned)."""
 
     def __init__(self, seed: int = 0, fins: tuple = FIN_KINDS, pretrained: bool = True,
                  freeze: bool = False, oracle: bool = False, fin_config: dict | None = None,
+                 fusion: str = "output", fin_lr_scale: float = 0.1, fin_weight_decay: float | None = 0.0,
                  layout: str = "context",
                  seq_len: int = 10, attention: str = "factorised", d_model: int = 64, depth=(2, 1),
                  heads: int = 4, mlp_ratio: float = 2.0, tubelet=None, dropout: float = 0.1,
@@ -133,14 +245,21 @@ class FINViViT(ViViT):
         self.freeze = freeze
         self.oracle = oracle
         self.fin_config = fin_config
+        self.fusion = fusion
+        self.fin_lr_scale = fin_lr_scale
+        self.fin_weight_decay = fin_weight_decay
+
+    def build_branch(self) -> FeatureBranch:
+        return FeatureBranch(tuple(self.fins), self.pretrained, self.freeze, self.oracle,
+                             seed=self.seed, fin_config=self.fin_config, fusion=self.fusion)
 
     def build_module(self, n_channels: int, n_samples: int) -> nn.Module:
         if n_samples != 3000:
             raise ValueError(f"FINs take 30-s epochs at 100 Hz (3000 samples), got {n_samples}")
-        branch = FeatureBranch(tuple(self.fins), self.pretrained, self.freeze, self.oracle,
-                               seed=self.seed, fin_config=self.fin_config)
+        branch = self.build_branch()
         torch.manual_seed(self.seed)  # the trunk's init does not depend on how the FINs were built
-        return FINViViTModule(self.build_vivit(n_channels, n_samples, extra_dim=branch.out_dim), branch)
+        return FINViViTModule(self.build_vivit(n_channels, n_samples, extra_dim=branch.out_dim), branch,
+                              self.fin_lr_scale, self.fin_weight_decay)
 
 
 def _variant(name: str, doc: str, **defaults):
@@ -148,13 +267,15 @@ def _variant(name: str, doc: str, **defaults):
 
 
 register("fin-vivit")(FINViViT)
-_variant("fin-vivit-entropy", "ViViT fused with the pre-trained entropy FIN only (ablation).",
+_variant("fin-vivit-entropy", "ViViT fused with the pre-trained entropy FIN's output only (ablation).",
          fins=("entropy",))
-_variant("fin-vivit-bandpower", "ViViT fused with the pre-trained band-power FIN only (ablation).",
+_variant("fin-vivit-bandpower", "ViViT fused with the pre-trained band-power FIN's outputs only (ablation).",
          fins=("bandpower",))
-_variant("fin-vivit-frozen", "ViViT fused with both pre-trained FINs kept frozen (control).",
+_variant("fin-vivit-frozen", "ViViT fused with both pre-trained FINs' outputs, FINs frozen (imitated features).",
          freeze=True)
-_variant("fin-vivit-random", "ViViT fused with both FIN architectures, not pre-trained (capacity control).",
+_variant("fin-vivit-random", "ViViT fused with both FIN architectures' outputs, not pre-trained (control).",
          pretrained=False)
+_variant("fin-vivit-embed", "ViViT fused with both FINs' hidden embeddings (pre-trained CNN branch).",
+         fusion="embed")
 _variant("vivit-oracle", "ViViT fused with the exact entropy and band-power features (imitation ceiling).",
          oracle=True)

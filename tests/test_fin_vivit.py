@@ -1,4 +1,5 @@
-"""FIN-ViViT entries: fusion shapes, controls (frozen, random, oracle), determinism."""
+"""FIN-ViViT entries: output fusion, controls (frozen, random, oracle, embed), imitation report,
+parameter counts, fine-tuning groups, determinism."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tests.synthetic import synthetic_set
 SMALL = dict(n_train=1200, n_valid=200, epochs=2, batch_size=64)
 RECIPE = dict(max_epochs=2, steps_per_epoch=4, max_train_seconds=None, batch_size=8)
 ENTRIES = ("fin-vivit", "fin-vivit-entropy", "fin-vivit-bandpower", "fin-vivit-frozen",
-           "fin-vivit-random", "vivit-oracle")
+           "fin-vivit-random", "fin-vivit-embed", "vivit-oracle")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,8 +42,10 @@ def test_all_entries_registered_with_descriptions():
         assert name in entries and entries[name].description
 
 
-@pytest.mark.parametrize("name,extra", [("fin-vivit", 64), ("fin-vivit-entropy", 32),
-                                        ("fin-vivit-bandpower", 32), ("vivit-oracle", 6)])
+@pytest.mark.parametrize("name,extra", [("fin-vivit", 6), ("fin-vivit-entropy", 1),
+                                        ("fin-vivit-bandpower", 5), ("fin-vivit-frozen", 6),
+                                        ("fin-vivit-random", 6), ("fin-vivit-embed", 64),
+                                        ("vivit-oracle", 6)])
 def test_fusion_head_width(name, extra):
     module = entry(name).build_module(1, 3000)
     assert module.vivit.head.in_features == module.vivit.d_model + extra
@@ -59,6 +62,88 @@ def test_oracle_branch_is_the_standardised_exact_features():
     mean = np.concatenate([target_stats("entropy")[0], target_stats("bandpower")[0]])
     std = np.concatenate([target_stats("entropy")[1], target_stats("bandpower")[1]])
     np.testing.assert_allclose(feats, (exact - mean) / std, rtol=1e-4, atol=1e-4)
+
+
+def test_output_fusion_is_the_standardised_fin_outputs():
+    """The trunk receives each FIN's imitated feature, on the oracle's scale: only its feature for
+    a single-FIN ablation."""
+    x = torch.randn(1, 3, 1, 3000) * 30
+    eeg = x[0, :, 0]
+    for name, kinds in (("fin-vivit", ("entropy", "bandpower")), ("fin-vivit-bandpower", ("bandpower",))):
+        branch = entry(name).build_module(1, 3000).branch
+        with torch.no_grad():
+            feats = branch(x)[0]
+            outs = torch.cat([branch.fins[k](eeg) for k in kinds], dim=1)
+        mean = np.concatenate([target_stats(k)[0] for k in kinds])
+        std = np.concatenate([target_stats(k)[1] for k in kinds])
+        torch.testing.assert_close(feats, (outs - torch.from_numpy(mean)) / torch.from_numpy(std))
+
+
+def test_frozen_and_oracle_differ_only_by_the_features():
+    """Same trunk initialisation, same head width, same standardisation: only the imitation error
+    separates fin-vivit-frozen from vivit-oracle."""
+    frozen = entry("fin-vivit-frozen").build_module(1, 3000)
+    oracle = entry("vivit-oracle").build_module(1, 3000)
+    for (k, a), b in zip(frozen.vivit.state_dict().items(), oracle.vivit.state_dict().values()):
+        assert torch.equal(a, b), k
+    torch.testing.assert_close(frozen.branch.feat_mean, oracle.branch.feat_mean)
+    torch.testing.assert_close(frozen.branch.feat_std, oracle.branch.feat_std)
+
+
+def test_random_control_has_the_same_architecture():
+    pre = entry("fin-vivit").build_module(1, 3000)
+    rnd = entry("fin-vivit-random").build_module(1, 3000)
+    assert [(k, p.shape) for k, p in pre.named_parameters()] == [(k, p.shape) for k, p in rnd.named_parameters()]
+    for (k, a), b in zip(pre.vivit.state_dict().items(), rnd.vivit.state_dict().values()):
+        assert torch.equal(a, b), k                      # the same trunk: only the FINs differ
+    assert rnd.branch.weights_sha256 == {"entropy": None, "bandpower": None}
+    assert all(len(h) == 64 for h in pre.branch.weights_sha256.values())
+
+
+def test_fin_parameter_groups():
+    module = entry("fin-vivit", lr=1e-3, weight_decay=0.05).build_module(1, 3000)
+    trunk, fin = module.param_groups(1e-3, 0.05)
+    assert fin["lr"] == pytest.approx(1e-4) and fin["weight_decay"] == 0.0
+    assert sum(p.numel() for p in fin["params"]) == sum(p.numel() for p in module.branch.fins.parameters())
+    assert len(trunk["params"]) + len(fin["params"]) == len(list(module.parameters()))
+    frozen = entry("fin-vivit-frozen").build_module(1, 3000)
+    assert len(frozen.param_groups(1e-3, 0.05)) == 1     # nothing of the FINs trains
+
+
+def test_parameter_counts(syn):
+    train, valid, _ = syn
+    rec = dict(max_epochs=1, steps_per_epoch=1)
+    tuned = entry("fin-vivit", **rec).fit(train, valid)
+    frozen = entry("fin-vivit-frozen", **rec).fit(train, valid)
+    oracle = entry("vivit-oracle", **rec).fit(train, valid)
+    n_fin = sum(p.numel() for p in frozen.module_.branch.fins.parameters())
+    assert tuned.n_trainable_params() == tuned.n_params() == frozen.n_params()
+    assert frozen.n_trainable_params() == frozen.n_params() - n_fin == oracle.n_params()
+
+
+def test_report_measures_imitation_before_and_after(syn):
+    train, valid, test = syn
+    for name, kinds in (("fin-vivit", ("entropy", "bandpower")), ("fin-vivit-frozen", ("entropy", "bandpower")),
+                        ("fin-vivit-entropy", ("entropy",))):
+        e = entry(name).fit(train, valid)
+        e.predict_proba(test)
+        rep = e.report(test)
+        assert "training" in rep or rep.keys() == {"fin"}  # merged with DeepEntry's own report
+        fin = rep["fin"]
+        assert set(fin["weights"]) == set(kinds) == set(fin["imitation"])
+        assert all(len(h) == 64 for h in fin["weights"].values())
+        for kind, parts in fin["imitation"].items():
+            assert set(parts) == {"before", "after"}
+            for part in parts.values():
+                assert set(part) == {"r2", "mae"} and np.isfinite(part["r2"]) and part["mae"] >= 0
+            if name == "fin-vivit-frozen":
+                assert parts["before"] == parts["after"]
+            else:
+                assert parts["before"] != parts["after"]
+    rnd = entry("fin-vivit-random").fit(train, valid)
+    assert set(rnd.report(test)["fin"]["weights"].values()) == {"random-init"}
+    oracle = entry("vivit-oracle").fit(train, valid)
+    assert "fin" not in oracle.report(test)
 
 
 def test_frozen_fins_do_not_change_and_finetuned_ones_do(syn):
