@@ -14,6 +14,10 @@ RESULTS     ?= results
 DATA_DIR    ?= data/sleep-edf
 REAL_DIR    ?= ../shared/data/sleep-edf
 SUITE       ?= full
+# MODELS=a,b runs only these entries of SUITE, at the suite's budget (default: all of them)
+MODELS      ?=
+# extra pytest arguments for `make test`, e.g. PYTEST_ARGS="tests/test_cli.py -x"
+PYTEST_ARGS ?=
 # Docker (make image / make benchmark)
 DOCKER      ?= docker
 IMAGE       ?= sleepbench:$(TORCH_VARIANT)
@@ -30,7 +34,7 @@ help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 	@echo "variables: PYTHON=$(PYTHON) VENV=$(VENV) TORCH_SPEC=$(TORCH_SPEC) TORCH_PIP_ARGS=$(TORCH_PIP_ARGS)"
 	@echo "           SURROGATE_DIR=$(SURROGATE_DIR) SUBJECTS=$(SUBJECTS) HOURS=$(HOURS) JOBS=$(JOBS)"
-	@echo "           RESULTS=$(RESULTS) DATA_DIR=$(DATA_DIR) REAL_DIR=$(REAL_DIR) SUITE=$(SUITE)"
+	@echo "           RESULTS=$(RESULTS) DATA_DIR=$(DATA_DIR) REAL_DIR=$(REAL_DIR) SUITE=$(SUITE) MODELS=$(MODELS)"
 	@echo "   docker: IMAGE=$(IMAGE) TORCH_VARIANT=$(TORCH_VARIANT) (cpu, or cu128 ... with GPUS=all)"
 	@echo "           DOCKER_NET=$(DOCKER_NET) CACHE_DIR=$(CACHE_DIR) LOCAL_WHEELS=$(LOCAL_WHEELS)"
 
@@ -43,7 +47,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 quick: install  ## quick suite end to end on surrogate data (generated when absent), then its table
-	$(BIN)/sleepbench run --suite quick --results $(RESULTS) --workers $(JOBS)
+	$(BIN)/sleepbench run --suite quick $(RUN_MODELS) --results $(RESULTS) --workers $(JOBS)
 	$(BIN)/sleepbench tables --results $(RESULTS) --protocol quick
 
 image:  ## build the Docker image IMAGE (torch TORCH_VARIANT; a torch wheel in LOCAL_WHEELS is used offline)
@@ -52,6 +56,7 @@ image:  ## build the Docker image IMAGE (torch TORCH_VARIANT; a torch wheel in L
 	$(DOCKER) build $(DOCKER_NET) -t $(IMAGE) --build-arg TORCH_VERSION=$(TORCH_VERSION) \
 	  --build-arg TORCH_VARIANT=$(TORCH_VARIANT) --build-arg SLEEPBENCH_COMMIT=$$(git rev-parse HEAD 2>/dev/null) .
 
+RUN_MODELS = $(if $(MODELS),--models $(MODELS))
 DOCKER_RUN = $(DOCKER) run --rm $(DOCKER_NET) $(if $(GPUS),--gpus $(GPUS)) -u $$(id -u):$$(id -g) \
 	-v $(abspath $(RESULTS)):/results -v $(abspath $(CACHE_DIR)):/cache -v $(abspath $(DATA_DIR)):/data $(IMAGE)
 
@@ -60,13 +65,13 @@ benchmark: image  ## SUITE (default full: Sleep-EDF-20 in DATA_DIR, fetched when
 	@if [ "$(SUITE)" != "quick" ] && [ "$$(find $(DATA_DIR) -name '*-PSG.edf' 2>/dev/null | head -1)" = "" ]; then \
 	  echo "$(DATA_DIR) holds no PSG: fetching Sleep-EDF-20 through MNE"; \
 	  $(DOCKER_RUN) data fetch --data-dir /data --subjects 0-19; fi
-	$(DOCKER_RUN) run --suite $(SUITE) --data-dir /data --results /results --workers $(JOBS)
+	$(DOCKER_RUN) run --suite $(SUITE) $(RUN_MODELS) --data-dir /data --results /results --workers $(JOBS)
 	$(DOCKER_RUN) tables --results /results
 
 benchmark-local: install  ## the same as benchmark, in the local venv instead of Docker
 	@if [ "$(SUITE)" != "quick" ] && [ "$$(find $(DATA_DIR) -name '*-PSG.edf' 2>/dev/null | head -1)" = "" ]; then \
 	  $(BIN)/sleepbench data fetch --data-dir $(DATA_DIR) --subjects 0-19; fi
-	$(BIN)/sleepbench run --suite $(SUITE) --data-dir $(DATA_DIR) --results $(RESULTS) --workers $(JOBS)
+	$(BIN)/sleepbench run --suite $(SUITE) $(RUN_MODELS) --data-dir $(DATA_DIR) --results $(RESULTS) --workers $(JOBS)
 	$(BIN)/sleepbench tables --results $(RESULTS)
 
 lock: install  ## rewrite requirements.lock (the image's pinned dependencies) from the venv
@@ -75,7 +80,7 @@ lock: install  ## rewrite requirements.lock (the image's pinned dependencies) fr
 	mv requirements.lock.new requirements.lock
 
 real-night: install  ## within-night sanity check on the real night SC4001E0 (REAL_DIR)
-	$(BIN)/sleepbench run --suite real-night --data-dir $(REAL_DIR) --results $(RESULTS) --workers $(JOBS)
+	$(BIN)/sleepbench run --suite real-night $(RUN_MODELS) --data-dir $(REAL_DIR) --results $(RESULTS) --workers $(JOBS)
 	$(BIN)/sleepbench tables --results $(RESULTS) --protocol real-night
 
 surrogate: install  ## write the 20-subject surrogate dataset to SURROGATE_DIR and print its summary
@@ -86,7 +91,7 @@ tables: install  ## tables and figures from the records in RESULTS
 	$(BIN)/sleepbench tables --results $(RESULTS)
 
 test: install  ## run the test suite (real-night tests need ../shared/data/sleep-edf)
-	$(BIN)/python -m pytest -q --benchmark-skip
+	$(BIN)/python -m pytest -q --benchmark-skip $(PYTEST_ARGS)
 
 bench: install  ## performance benchmarks (pytest-benchmark) -> results/bench.json
 	mkdir -p results

@@ -117,12 +117,19 @@ def open_protocol_data(protocol: dict, data_dir: Path | None = None, cache_dir: 
                        n_jobs: int = 1, progress: bool = True) -> ProtocolData:
     """Open (generating or preparing as needed) the data of ``protocol``.
 
-    Surrogate protocols generate their data into the cache when ``data_dir`` is not given; Sleep-EDF
-    protocols need ``data_dir``. Recordings that fail to prepare are reported and left out.
+    Sleep-EDF protocols need ``data_dir``. Surrogate protocols use ``data_dir`` only when it holds a
+    surrogate set (its manifest); any other folder (empty, absent, or real Sleep-EDF: what
+    ``--data-dir`` names in a Sleep-EDF workflow such as ``make benchmark``) is ignored and the
+    protocol's own surrogate set is generated into the cache. Recordings that fail to prepare are
+    reported and left out.
     """
     spec = protocol["dataset"]
     prep = protocol["prep"]
     if spec["type"] == "surrogate":
+        if data_dir and read_surrogate_manifest(Path(data_dir)) is None:
+            log.info("%s holds no surrogate set: protocol %r uses its own, generated into the cache",
+                     data_dir, protocol["name"])
+            data_dir = None
         data_dir = Path(data_dir) if data_dir else ensure_surrogate(spec["spec"], cache_dir, n_jobs)
     elif data_dir is None:
         raise ValueError(f"protocol {protocol['name']!r} runs on Sleep-EDF: pass --data-dir "

@@ -1,0 +1,123 @@
+"""Every `make` command the README documents, run for real (Docker through tests/fake_docker.py).
+
+Each target runs its own recipe against the installed package; only the entries are cut down
+(``MODELS=majority``) and the engine is imitated, so a broken recipe (a wrong path, a flag the CLI
+no longer takes, a data-dir a suite cannot use) fails here in seconds. `.ci/run` additionally
+builds the real image and runs a suite inside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REAL_HYP, REAL_PSG, REPO
+
+FAKE_DOCKER = REPO / "tests" / "fake_docker.py"
+BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+
+
+def _make(*args, env_extra=None, cwd=REPO, timeout=600) -> subprocess.CompletedProcess:
+    """``make`` on the repository's Makefile with the running interpreter's venv as BIN.
+
+    ``-o install``: the venv the tests run in is the one the recipes use (CI's `make test` has
+    just installed it), so the targets do not reinstall it mid-test.
+    """
+    env = {**os.environ, **(env_extra or {})}
+    cmd = ["make", "--no-print-directory", "-o", "install", f"BIN={BIN}", *args]
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    return out
+
+
+@pytest.fixture()
+def docker_env(tmp_path, quick_cache):
+    """A fake docker, its invocation log, and folders for the container's three volumes."""
+    wrapper = tmp_path / "docker"
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} {FAKE_DOCKER} \"$@\"\n")
+    wrapper.chmod(0o755)
+    log = tmp_path / "docker.log"
+    return {"docker": str(wrapper), "log": log, "results": tmp_path / "results",
+            "data": tmp_path / "data", "cache": quick_cache,
+            "env": {"FAKE_DOCKER_LOG": str(log)}}
+
+
+def _docker_calls(log: Path) -> list[list[str]]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+
+
+def test_make_help_lists_every_documented_target():
+    out = _make("help").stdout
+    for target in ("quick", "test", "image", "benchmark", "benchmark-local", "real-night", "tables"):
+        assert f"make {target} " in out
+    assert "MODELS=" in out
+
+
+def test_make_image_builds_with_the_dockerfile(docker_env):
+    _make("image", f"DOCKER={docker_env['docker']}", env_extra=docker_env["env"])
+    (build,) = _docker_calls(docker_env["log"])
+    assert build[0] == "build" and "-t" in build and build[-1] == "."
+    assert build[build.index("-t") + 1] == "sleepbench:cpu"
+    assert any(a.startswith("TORCH_VARIANT=cpu") for a in build)
+
+
+def test_make_benchmark_quick_in_docker_on_a_fresh_data_dir(docker_env):
+    """The README's `make benchmark SUITE=quick`: no Sleep-EDF folder, the quick table comes out."""
+    out = _make("benchmark", "SUITE=quick", "MODELS=majority", f"DOCKER={docker_env['docker']}",
+                f"RESULTS={docker_env['results']}", f"DATA_DIR={docker_env['data']}",
+                f"CACHE_DIR={docker_env['cache']}", env_extra=docker_env["env"])
+    calls = _docker_calls(docker_env["log"])
+    assert [c[0] for c in calls] == ["build", "run", "run"]  # no fetch for a surrogate suite
+    assert "/data" in calls[1] and "--models" in calls[1]
+    table = docker_env["results"] / "tables" / "quick.md"
+    assert table.is_file()
+    assert "majority" in table.read_text()
+    assert "majority" in out.stdout  # the table is printed by the container's `tables`
+    assert len(list((docker_env["results"] / "runs" / "quick" / "majority").rglob("fold-*.json"))) == 3
+
+
+def test_make_benchmark_full_fetches_into_an_empty_data_dir(docker_env):
+    """Dry run: the full suite on an empty DATA_DIR fetches Sleep-EDF-20 first (no network here)."""
+    out = _make("-n", "benchmark", f"DOCKER={docker_env['docker']}",
+                f"DATA_DIR={docker_env['data']}").stdout
+    assert "data fetch --data-dir /data --subjects 0-19" in out
+    assert "run --suite full" in out
+
+
+def test_make_benchmark_local_quick(tmp_path, quick_cache):
+    results = tmp_path / "results"
+    _make("benchmark-local", "SUITE=quick", "MODELS=majority", f"RESULTS={results}",
+          f"DATA_DIR={tmp_path / 'no-such-folder'}",
+          env_extra={"SLEEPBENCH_CACHE": str(quick_cache)})
+    assert (results / "tables" / "quick.md").is_file()
+
+
+def test_make_quick(tmp_path, quick_cache):
+    results = tmp_path / "results"
+    out = _make("quick", "MODELS=majority", f"RESULTS={results}",
+                env_extra={"SLEEPBENCH_CACHE": str(quick_cache)})
+    assert (results / "tables" / "quick.md").is_file()
+    assert "majority" in out.stdout
+
+
+@pytest.mark.skipif(not (REAL_PSG.is_file() and REAL_HYP.is_file()),
+                    reason="real night SC4001E0 not found (../shared/data/sleep-edf)")
+def test_make_real_night(tmp_path):
+    results = tmp_path / "results"
+    _make("real-night", "MODELS=majority", f"RESULTS={results}",
+          f"REAL_DIR={REAL_PSG.parent.parent}", env_extra={"SLEEPBENCH_CACHE": str(tmp_path / "c")})
+    assert (results / "tables" / "real-night.md").is_file()
+
+
+def test_make_test_runs_the_test_command():
+    """`make test` with a selection: the recipe is pytest in the venv, as the README says."""
+    out = _make("test", "PYTEST_ARGS=tests/test_protocols.py -x").stdout
+    assert " passed" in out
