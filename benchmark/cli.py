@@ -239,6 +239,23 @@ def cmd_cite(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from benchmark.reporting.html import write_report
+
+    paths = write_report(args.results, out_dir=args.out, reference=args.reference,
+                         protocol=args.protocol, models=args.models, exclude=args.exclude,
+                         suite=args.suite)
+    pages = [p for p in paths if p.suffix == ".html"]
+    if not pages:
+        raise ValueError(f"no run records under {Path(args.results) / 'runs'}: nothing to report")
+    for p in pages:
+        print(p)
+    paper = sorted({str(p.parent) for p in paths if p.parent.name == "paper"})
+    print(f"wrote {len(paths)} file(s): {len(pages)} page(s), LaTeX tables and BibTeX in "
+          f"{', '.join(paper)}", file=sys.stderr)
+    return 0
+
+
 def cmd_fin_pretrain(args) -> int:
     from models.fin import pretrain_fin
 
@@ -371,6 +388,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default=None, help="comma-separated entries instead of a table's")
     p.add_argument("--all", action="store_true", help="every reference sleepbench knows (references.bib)")
     p.set_defaults(func=cmd_cite)
+
+    p = sub.add_parser("report", help="one self-contained HTML page per protocol, plus tables, "
+                                      "figures, LaTeX paper tables and BibTeX")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                   help="results folder (default $SLEEPBENCH_RESULTS, else ./results)")
+    p.add_argument("--out", type=Path, default=None, help="default <results>/tables")
+    p.add_argument("--protocol", default=None, help="only this protocol")
+    p.add_argument("--models", default=None, help="comma-separated: only these models")
+    p.add_argument("--exclude", default=None, help="comma-separated: all models but these")
+    p.add_argument("--suite", default=None, help="a suite's protocol, models, reference and contrasts")
+    p.add_argument("--reference", default=None, help="model the others are compared with")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("models", help="list registered model entries")
     p.set_defaults(func=cmd_models)
