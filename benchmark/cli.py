@@ -192,8 +192,9 @@ def cmd_run(args) -> int:
 def cmd_tables(args) -> int:
     from benchmark.reporting import write_tables
 
-    paths = write_tables(args.results, reference=args.reference)
-    shown = [p for p in paths if p.suffix == ".md" and (not args.protocol or p.stem == args.protocol)]
+    paths = write_tables(args.results, reference=args.reference, protocol=args.protocol,
+                         models=args.models, exclude=args.exclude, suite=args.suite)
+    shown = [p for p in paths if p.suffix == ".md" and not p.stem.endswith("-sleepstats")]
     for p in shown:
         print(p.read_text())
     for p in paths:  # long (model x statistic): named, not printed
@@ -355,7 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
                    help="results folder (default $SLEEPBENCH_RESULTS, else ./results)")
     p.add_argument("--reference", default=None, help="model the others are compared with")
-    p.add_argument("--protocol", default=None, help="print only this protocol's table")
+    p.add_argument("--protocol", default=None, help="only this protocol's table")
+    p.add_argument("--models", default=None, help="comma-separated: only these models")
+    p.add_argument("--exclude", default=None, help="comma-separated: all models but these")
+    p.add_argument("--suite", default=None,
+                   help="a suite's protocol, models, reference, seeds and declared contrasts")
     p.set_defaults(func=cmd_tables)
 
     fin = sub.add_parser("fin", help="Feature Imitating Networks: pre-train, report imitation quality")

@@ -20,11 +20,16 @@ from datasets.sleep_edf import STAGES
 
 QUICK = load_protocol("quick")  # real name and hash: the expected folds come from the committed file
 SKILL = {"majority": 0.0, "cnn": 0.75, "vivit": 0.85}  # share of epochs predicted right on purpose
+ENV = {"python": "3.11", "packages": {"torch": "2.13.0", "numpy": "2.3.1", "scikit-learn": "1.7.0",
+                                      "mne": "1.10.0"},
+       "git_commit": "abc123", "platform": "x", "device": {"type": "cpu", "name": "x86_64"}}
 
 
 def write_run(root: Path, model: str, seed: int, fold: int, *, protocol: dict = QUICK,
               source: str = "surrogate", phash: str | None = None, kind: str | None = None,
-              n_params: int = 1234, fit_s: float = 10.0, checksum: str = "a") -> None:
+              n_params: int = 1234, fit_s: float = 10.0, checksum: str = "a", params: dict | None = None,
+              code_hash: str = "c0de", entry_report: dict | None = None, environment: dict | None = None,
+              subjects: dict | None = None, n_trainable_params: int | None = None) -> None:
     """One fold record (json + npz) as the runner writes it; predictions from a seeded rng."""
     test = protocol["folds"][fold]["test"]
     rng = np.random.default_rng([seed, fold, sum(map(ord, model))])
@@ -35,10 +40,11 @@ def write_run(root: Path, model: str, seed: int, fold: int, *, protocol: dict = 
             truth = np.random.default_rng([s, night]).choice(5, n, p=[0.25, 0.08, 0.4, 0.12, 0.15])
             parts.append((s, night, truth, f"SC4{s:02d}{night}E0"))
     y_true = np.concatenate([p[2] for p in parts])
-    if SKILL[model] == 0:
+    skill = SKILL.get(model, 0.8)
+    if skill == 0:
         y_pred = np.full_like(y_true, 2)
     else:
-        y_pred = np.where(rng.random(len(y_true)) < SKILL[model], y_true, rng.integers(0, 5, len(y_true)))
+        y_pred = np.where(rng.random(len(y_true)) < skill, y_true, rng.integers(0, 5, len(y_true)))
     subject = np.concatenate([np.full(len(p[2]), p[0]) for p in parts])
     night = np.concatenate([np.full(len(p[2]), p[1]) for p in parts])
     epoch = np.concatenate([np.arange(len(p[2])) for p in parts])
@@ -55,14 +61,18 @@ def write_run(root: Path, model: str, seed: int, fold: int, *, protocol: dict = 
                      "kind": kind or protocol["kind"]},
         "dataset": {"source": source, "channels": ["EEG Fpz-Cz"], "sfreq": 100.0, "epoch_sec": 30.0,
                     "wake_margin_min": 30.0, "checksums": {p[3]: [checksum, "h"] for p in parts}},
-        "model": {"name": model, "params": {}, "n_params": n_params, "description": "fake"},
+        "model": {"name": model, "params": {"seed": seed, **(params or {})}, "n_params": n_params,
+                  "n_trainable_params": n_params if n_trainable_params is None else n_trainable_params,
+                  "code_hash": code_hash, "description": "fake"},
+        "identity": {"code_hash": code_hash},
+        "entry_report": entry_report or {},
         "seed": seed, "fold": fold,
-        "subjects": {k: protocol["folds"][fold][k] for k in ("train", "valid", "test")},
+        "subjects": subjects or {k: protocol["folds"][fold][k] for k in ("train", "valid", "test")},
         "metrics": {"pooled": epoch_metrics(y_true, y_pred),
                     "per_subject": grouped_metrics(y_true, y_pred, subject),
                     "per_night": grouped_metrics(y_true, y_pred, recording)},
         "n_test_epochs": int(len(y_true)), "timing": {"fit_s": fit_s + fold, "predict_s": 0.1},
-        "environment": {"python": "3.11", "packages": {}, "git_commit": "abc123", "platform": "x"},
+        "environment": environment or ENV,
         "created": "2026-11-25T07:00:00+00:00",
     }
     base.with_suffix(".json").write_text(json.dumps(record))
@@ -236,7 +246,8 @@ def test_missing_folds_are_flagged(results):
     assert "cnn (2/3 folds)" in md and "Incomplete" in md
     df = pd.read_csv(results / "tables" / "quick.csv", comment="#").set_index("model")
     assert not df.loc["cnn", "complete"] and df.loc["cnn", "folds_found_min"] == 2
-    assert df.loc["cnn", "n_pairs"] == 4  # only the subjects both models were tested on
+    # an incomplete row is not compared (issue 13): no ΔMF1, CI or p-value
+    assert "n_pairs" not in df or np.isnan(df.loc["cnn", "n_pairs"])
     assert "(2/3 folds)" in (results / "tables" / "quick.tex").read_text()
 
 
@@ -250,3 +261,227 @@ def test_reference_choice_and_omitted_comparisons(tmp_path):
     assert "ΔMF1" not in none.to_markdown() and "comparisons omitted" in none.to_markdown()
     summary = format_summary(build_tables(root))
     assert "vivit" in summary and "MF1" in summary and len(summary.splitlines()) == 4
+
+
+# --- one row = one experiment (issue 11 item 2) -------------------------------------------------
+
+@pytest.mark.parametrize("field, change", [
+    ("resolved parameters (lr)", {"params": {"lr": 1e-4}}),
+    ("code hash", {"code_hash": "other"}),
+    ("FIN weights", {"entry_report": {"fin": {"weights": {"entropy": "e2", "bandpower": "b"}}}}),
+    ("device", {"environment": {**ENV, "device": {"type": "cuda", "name": "NVIDIA H100"}}}),
+    ("torch version", {"environment": {**ENV, "packages": {**ENV["packages"], "torch": "2.5.0"}}}),
+    ("mne version", {"environment": {**ENV, "packages": {**ENV["packages"], "mne": "1.7.0"}}}),
+])
+def test_a_row_never_mixes_experiments(tmp_path, field, change):
+    same = {"params": {"lr": 1e-3}, "entry_report": {"fin": {"weights": {"entropy": "e", "bandpower": "b"}}}}
+    root = make_results(tmp_path / "r", models=("majority", "cnn"), seeds=(0,), **same)
+    write_run(root, "cnn", 0, 2, **{**same, **change})  # one fold from another experiment
+    with pytest.raises(MixedRecordsError) as err:
+        build_tables(root)
+    msg = str(err.value)
+    assert f"model 'cnn': records differ in {field}" in msg
+    assert "seed-0/fold-2.json" in msg and "seed-0/fold-0.json" in msg  # names the records
+
+
+def test_records_of_one_model_may_differ_in_seed_only(tmp_path):
+    root = make_results(tmp_path / "r", params={"lr": 1e-3})  # params carry each record's seed
+    assert build_tables(root)["quick"].frame["complete"].all()
+
+
+def test_missing_seeds_are_flagged_and_not_compared(tmp_path):
+    root = make_results(tmp_path / "r", models=("majority",), seeds=(0, 1))
+    make_results(root, models=("cnn",), seeds=(0,))  # all folds of seed 0, seed 1 never ran
+    t = build_tables(root)["quick"]
+    row = t.frame.set_index("model").loc["cnn"]
+    assert not row["complete"] and row["seeds"] == 1 and row["seeds_expected"] == 2
+    assert np.isnan(row.get("delta_macro_f1", np.nan))
+    md = t.to_markdown()
+    assert "cnn (1/2 seeds)" in md and "Incomplete (flagged, not comparable):** cnn (1/2 seeds)" in md
+
+
+def test_lost_data_and_missing_validation_are_flagged(tmp_path):
+    root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))
+    fold = QUICK["folds"][1]
+    write_run(root, "cnn", 0, 1, subjects={"train": fold["train"][:1], "valid": fold["valid"],
+                                           "test": fold["test"]})
+    write_run(root, "vivit", 0, 2, entry_report={"training": {"validation": "none", "passes_run": 3,
+                                                              "best_pass": 3, "history": []}})
+    t = build_tables(root)["quick"]
+    rows = t.frame.set_index("model")
+    assert rows.loc["cnn", "complete"] and not rows.loc["cnn", "comparable"]  # all folds, but lost data
+    assert not rows.loc["vivit", "comparable"]
+    md = t.to_markdown()
+    assert "cnn (lost data)" in md and "vivit (ref.) (no validation data)" in md
+    header = dict(t.header)["Lost data or no validation (flagged, not comparable)"]
+    lost = sorted(set(fold["train"]) - set(fold["train"][:1]))
+    assert f"seed 0 fold 1: train lacks units {', '.join(map(str, lost))}" in header
+    assert "seed 0 fold 2: trained without validation data" in header
+    # the reference is flagged: nothing is compared with it
+    assert rows[["delta_macro_f1"]].isna().all().all() if "delta_macro_f1" in rows else True
+
+
+def test_dirty_commit_is_flagged_in_the_header(tmp_path):
+    root = make_results(tmp_path / "r", seeds=(0,), environment={**ENV, "git_commit": "abc123-dirty"})
+    md = build_tables(root)["quick"].to_markdown()
+    assert "abc123-dirty — UNCOMMITTED CHANGES" in md
+
+
+# --- budgets, learning curves, provenance, params, imitation (issue 11 items 3-5, 16 items 2, 6) ---
+
+def _training(passes, best, val=True):
+    return {"training": {"budget": {"max_epochs": 10, "steps_per_epoch": 20, "batch_size": 16, "seq_len": 1},
+                         "passes_run": passes, "best_pass": best, "validation": "valid" if val else "none",
+                         "steps_run": 20 * passes,
+                         "history": [{"pass": i + 1, "loss": 1.0 / (i + 1),
+                                      "val_macro_f1": 0.3 + 0.05 * i} for i in range(passes)]}}
+
+
+def test_budget_passes_and_learning_curves(tmp_path):
+    root = make_results(tmp_path / "r", models=("majority",), seeds=(0,))
+    for fold, (passes, best) in enumerate([(6, 2), (10, 9), (8, 4)]):
+        write_run(root, "vivit", 0, fold, entry_report=_training(passes, best))
+    paths = write_tables(root)
+    md = (root / "tables" / "quick.md").read_text()
+    block = md[md.index("## Training of the deep entries"):]
+    line = next(ln for ln in block.splitlines() if ln.startswith("| vivit"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[1:6] == ["10 × 20 × 16 × 1", "6–10", "2–9", "160", "0"]
+    assert "majority" not in block.split("##")[1]  # classic entries have no training block row
+    curves = root / "tables" / "figures" / "quick" / "learning-curves.png"
+    assert curves in paths and curves.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    tex = (root / "tables" / "quick.tex").read_text()
+    assert r"10 $\times$ 20 $\times$ 16 $\times$ 1" in tex and "tab:quick-training" in tex
+
+
+def test_no_learning_curves_without_training_reports(results):
+    assert not any(p.name == "learning-curves.png" for p in write_tables(results))
+
+
+def test_provenance_is_compiled_text_and_markdown_names_versions_and_device(results):
+    write_tables(results, figures=False)
+    tex = (results / "tables" / "quick.tex").read_text()
+    compiled = "\n".join(ln for ln in tex.splitlines() if not ln.lstrip().startswith("%"))
+    caption = re.search(r"\\caption\{(.*)\}\n\\label\{tab:quick\}", compiled).group(1)
+    for text in ("SURROGATE", "Protocol quick v1", f"hash {QUICK['hash'][:12]}", "Seeds: 0, 1",
+                 "6 test subjects", "test epochs", "Commit: abc123", "EEG Fpz-Cz"):
+        assert text in caption, text
+    assert "Acc, MF1 (macro-F1" in compiled  # the notes are compiled too
+    md = (results / "tables" / "quick.md").read_text()
+    assert "torch 2.13.0" in md and "scikit-learn 1.7.0" in md and "mne 1.10.0" in md
+    assert "**Device(s):** cpu" in md
+
+
+def test_params_show_trainable_and_total(tmp_path):
+    root = make_results(tmp_path / "r", models=("majority",), seeds=(0,), n_params=0)
+    make_results(root, models=("cnn",), seeds=(0,), n_params=150_700, n_trainable_params=109_300)
+    t = build_tables(root)["quick"]
+    rows = t.frame.set_index("model")
+    assert rows.loc["cnn", "n_params"] == 150_700 and rows.loc["cnn", "n_trainable_params"] == 109_300
+    assert "109.3k / 150.7k" in t.to_markdown()
+
+
+def test_fin_imitation_block(tmp_path):
+    root = make_results(tmp_path / "r", models=("majority",), seeds=(0,))
+    for fold in range(3):
+        imitation = {"entropy": {"before": {"r2": 0.97, "mae": 0.01}, "after": {"r2": 0.90 + 0.01 * fold, "mae": 0.02}},
+                     "bandpower": {"before": {"r2": 0.80, "mae": 0.1}, "after": {"r2": 0.5, "mae": 0.2}}}
+        write_run(root, "cnn", 0, fold, entry_report={"fin": {"weights": {"entropy": "e", "bandpower": "b"},
+                                                               "imitation": imitation}})
+    t = build_tables(root)["quick"]
+    assert t.frame.set_index("model").loc["cnn", "r2_entropy_after"] == pytest.approx(0.91)
+    md = t.to_markdown()
+    block = md[md.index("## FIN imitation"):]
+    assert "0.970 → 0.910" in block and "0.800 → 0.500" in block and "| majority" not in block
+
+
+# --- declared contrasts (issue 16 item 5) and suites --------------------------------------------
+
+def _suite(tmp_path, text: str) -> Path:
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    return path
+
+
+SUITE = ("protocol: quick\nseeds: [0]\nreference: majority\nmodels:\n  majority: {}\n  cnn: {}\n"
+         "  vivit: {}\ncontrasts:\n  - [cnn, majority]\n  - [vivit, majority]\n  - [vivit, cnn]\n")
+
+
+def test_declared_contrasts_with_holm(tmp_path):
+    from statsmodels.stats.multitest import multipletests
+
+    root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))
+    paths = write_tables(root, suite=str(_suite(tmp_path, SUITE)), figures=False)
+    c = pd.read_csv(root / "tables" / "quick-contrasts.csv", comment="#")
+    assert root / "tables" / "quick-contrasts.csv" in paths
+    assert list(zip(c["model"], c["reference"])) == [("cnn", "majority"), ("vivit", "majority"), ("vivit", "cnn")]
+    assert c["p_holm"].tolist() == pytest.approx(multipletests(c["p_wilcoxon"], method="holm")[1].tolist())
+    assert c["p_exact_holm"].tolist() == pytest.approx(multipletests(c["p_exact"], method="holm")[1].tolist())
+    main = pd.read_csv(root / "tables" / "quick.csv", comment="#").set_index("model")
+    assert c.loc[2, "delta_macro_f1"] == pytest.approx(
+        main.loc["vivit", "subject_macro_f1_mean"] - main.loc["cnn", "subject_macro_f1_mean"])
+    md = (root / "tables" / "quick.md").read_text()
+    assert "## Contrasts (declared in suite s; Holm-adjusted over this block)" in md and "p (Holm)" in md
+    assert "tab:quick-contrasts" in (root / "tables" / "quick.tex").read_text()
+
+
+def test_a_contrast_with_a_flagged_row_is_not_computed(tmp_path):
+    root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))
+    for suffix in (".json", ".npz"):
+        (root / "runs/quick/cnn/seed-0" / f"fold-2{suffix}").unlink()
+    from benchmark.reporting import make_selection
+
+    t = build_tables(root, selection=make_selection(suite=str(_suite(tmp_path, SUITE))))["quick"]
+    c = t.contrasts.set_index(["model", "reference"])
+    assert np.isnan(c.loc[("cnn", "majority"), "p_wilcoxon"]) and "2/3 folds" in c.loc[("cnn", "majority"), "note"]
+    assert np.isnan(c.loc[("vivit", "cnn"), "p_holm"])
+    # Holm over the one computed contrast is its raw p
+    assert c.loc[("vivit", "majority"), "p_holm"] == pytest.approx(c.loc[("vivit", "majority"), "p_wilcoxon"])
+
+
+def test_committed_suites_declare_the_fin_contrasts_and_reject_unknown_keys(tmp_path):
+    from benchmark.suites import load_suite
+
+    fin = [("fin-vivit", "vivit"), ("fin-vivit", "fin-vivit-random"), ("fin-vivit-entropy", "vivit"),
+           ("fin-vivit-bandpower", "vivit"), ("fin-vivit-frozen", "vivit-oracle")]
+    for name in ("quick", "full", "real-night"):
+        assert load_suite(name)["contrasts"][:5] == fin
+    with pytest.raises(ValueError, match=r"unknown top-level key\(s\) \['contrast'\]"):
+        load_suite(str(_suite(tmp_path, SUITE.replace("contrasts:", "contrast:"))))
+    with pytest.raises(ValueError, match="not in the suite's models"):
+        load_suite(str(_suite(tmp_path, SUITE + "  - [tinysleepnet, cnn]\n")))
+
+
+def test_without_a_suite_the_protocols_suites_supply_the_contrasts(tmp_path):
+    root = make_results(tmp_path / "r", models=("vivit", "fin-vivit", "fin-vivit-random"), seeds=(0,))
+    t = build_tables(root)["quick"]
+    assert list(zip(t.contrasts["model"], t.contrasts["reference"])) == [
+        ("fin-vivit", "vivit"), ("fin-vivit", "fin-vivit-random")]  # pairs whose models have records
+    assert "quick" in t.contrasts_source
+
+
+# --- selection and errors (issue 13 item 1) -----------------------------------------------------
+
+def test_cli_tables_selects_models_and_rejects_unknown_names(tmp_path, capsys):
+    from benchmark.cli import main
+
+    root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))
+    base = ["tables", "--results", str(root)]
+    assert main([*base, "--models", "cnn,vivit"]) == 0
+    out = capsys.readouterr().out
+    assert "| vivit (ref.)" in out and "| cnn" in out and "| majority" not in out
+    assert main([*base, "--exclude", "vivit"]) == 0
+    out = capsys.readouterr().out
+    assert "| majority (ref.)" in out and "| vivit" not in out
+    assert main([*base, "--suite", str(_suite(tmp_path, SUITE)), "--exclude", "vivit"]) == 0
+    assert "## Contrasts" in capsys.readouterr().out
+    for args, phrase in (([*base, "--protocol", "quik"], "no records of protocol 'quik'; protocols with records: quick"),
+                         ([*base, "--models", "cnn,vivitt"], "vivitt have no records"),
+                         ([*base, "--exclude", "nope"], "nope have no records"),
+                         ([*base, "--reference", "vivitt"], "reference 'vivitt' has no records"),
+                         (["tables", "--results", str(tmp_path / "absent")], "does not exist"),
+                         (["tables", "--results", str(tmp_path)], "no run records under")):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert phrase in err, (phrase, err)
+    assert "models with records: cnn, majority, vivit" in (main([*base, "--models", "x"]), capsys.readouterr().err)[1]

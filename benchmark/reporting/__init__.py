@@ -5,15 +5,19 @@ Modules, by responsibility:
 * :mod:`.records` - load records from ``results/runs/`` and check that they belong in one table;
 * :mod:`.tables` - :class:`ProtocolTable` (the numbers, header and notes of one protocol's table)
   and :func:`write_tables`, the entry point of ``sleepbench tables``;
-* :mod:`.contrasts` - paired model-vs-reference comparisons;
+* :mod:`.selection` - which protocols and models a table shows (``--models/--exclude/--suite``);
+* :mod:`.contrasts` - paired model-vs-reference comparisons and the declared, Holm-adjusted contrasts;
+* :mod:`.entry_reports` - training budgets, passes and FIN imitation from ``entry_report``;
+* :mod:`.learning_curves` - validation macro-F1 per pass, per deep entry;
 * :mod:`.display`, :mod:`.markdown`, :mod:`.latex`, :mod:`.formatting` - renderings;
 * :mod:`.figures` - PNG figures beside the tables.
 """
 
 from .records import MixedRecordsError, Run, check_consistent, load_records
+from .selection import Selection, make_selection
 from .tables import (DEFAULT_REFERENCES, ProtocolTable, build_table, build_tables, format_summary,
                      resolve_reference, write_tables)
 
 __all__ = ["DEFAULT_REFERENCES", "MixedRecordsError", "ProtocolTable", "Run", "build_table",
            "build_tables", "check_consistent", "format_summary", "load_records", "resolve_reference",
-           "write_tables"]
+           "write_tables", "Selection", "make_selection"]

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from .display import display_frame
+from .display import contrasts_frame, display_frame, imitation_frame, training_frame
 from .formatting import one_line
+
+#: (heading, block builder) of the blocks printed under the main table, in order.
+BLOCKS = (("Training of the deep entries", training_frame),
+          ("FIN imitation (R² and MAE on the test epochs, pre-trained → fine-tuned)", imitation_frame),
+          ("Contrasts", contrasts_frame))
 
 
 def to_markdown(t) -> str:
-    """Title, ``- **label:** value`` header lines, the table, then the notes as a list."""
+    """Title, ``- **label:** value`` header lines, the table, the blocks, then the notes."""
     lines = [f"# {t.title}", ""] + [f"- **{k}:** {v}" for k, v in t.header] + [""]
     lines += [display_frame(t, as_tex=False).to_markdown(index=False, disable_numparse=True), ""]
+    for heading, build in BLOCKS:
+        block = build(t, as_tex=False)
+        if block is None:
+            continue
+        if build is contrasts_frame and t.contrasts_source:
+            heading += f" (declared in {t.contrasts_source}; Holm-adjusted over this block)"
+        lines += [f"## {heading}", "", block.to_markdown(index=False, disable_numparse=True), ""]
     lines += [f"- {n}" for n in t.notes]
     return "\n".join(lines) + "\n"
 
@@ -21,3 +33,13 @@ def to_csv(t) -> str:
     if "#" in body:  # read_csv(comment="#") would cut the row short
         raise ValueError(f"protocol {t.protocol!r}: a table cell contains '#'")
     return "\n".join(one_line(h) for h in head) + "\n" + body
+
+
+def contrasts_csv(t) -> str:
+    """The declared contrasts at full precision (``<protocol>-contrasts.csv``)."""
+    head = [f"# {t.title}: declared contrasts" + (f" ({t.contrasts_source})" if t.contrasts_source else ""),
+            "# p_holm: Holm-adjusted p_wilcoxon over the computed contrasts; p_exact_holm likewise"]
+    body = t.contrasts.to_csv(index=False)
+    if "#" in body:
+        raise ValueError(f"protocol {t.protocol!r}: a contrast cell contains '#'")
+    return "\n".join(head) + "\n" + body

@@ -109,3 +109,101 @@ def expected_folds(protocol: str, runs: list[Run]) -> tuple[list[int], bool]:
     except (ValueError, KeyError, OSError):
         pass
     return sorted({r.fold for r in runs}), False
+
+
+# --- one row = one experiment ---------------------------------------------------------------------
+
+#: Package versions that must agree between the records of one row (they change the numbers).
+ROW_PACKAGES = ("torch", "numpy", "scikit-learn", "mne")
+
+
+def _params(rec: dict) -> dict:
+    """Resolved parameters without the seed (which differs between seeds of one experiment)."""
+    return {k: v for k, v in (rec.get("model", {}).get("params") or {}).items() if k != "seed"}
+
+
+def code_hash(rec: dict) -> str | None:
+    return (rec.get("identity") or {}).get("code_hash") or rec.get("model", {}).get("code_hash")
+
+
+def fin_weights(rec: dict) -> dict | None:
+    return ((rec.get("entry_report") or {}).get("fin") or {}).get("weights")
+
+
+def device_text(device) -> str:
+    """``cpu`` or ``cuda (NVIDIA H100 80GB HBM3)``; ``not recorded`` for records that predate it."""
+    if not device:
+        return "not recorded"
+    kind, name = device.get("type", "?"), device.get("name")
+    return f"{kind} ({name})" if name and kind != "cpu" else str(kind)
+
+
+#: (what, how to read it from a record) for every field the records of one row must share.
+ROW_FIELDS = (
+    ("resolved parameters", _params),
+    ("code hash", code_hash),
+    ("FIN weights", fin_weights),
+    ("device", lambda rec: (rec.get("environment") or {}).get("device")),
+    *((f"{pkg} version", (lambda pkg: lambda rec: ((rec.get("environment") or {}).get("packages") or {})
+                          .get(pkg))(pkg)) for pkg in ROW_PACKAGES),
+)
+
+
+def _differing_keys(values: list) -> list[str]:
+    """For dict values: the keys whose values differ (to keep the message short)."""
+    if not all(isinstance(v, dict) for v in values):
+        return []
+    keys = sorted(set().union(*values))
+    return [k for k in keys if len({json.dumps(v.get(k), sort_keys=True, default=str) for v in values}) > 1]
+
+
+def check_model_consistent(protocol: str, model: str, runs: list[Run]) -> None:
+    """Raise :class:`MixedRecordsError` unless the records of one model are one experiment.
+
+    They must agree on the resolved parameters (seed aside), the code hash, the FIN weights, the
+    device and the versions of :data:`ROW_PACKAGES`; the message names the field, the values and a
+    record holding each.
+    """
+    for what, key in ROW_FIELDS:
+        seen: dict[str, list[Path]] = defaultdict(list)
+        values = {}
+        for r in sorted(runs, key=lambda r: (r.seed, r.fold)):
+            v = key(r.record)
+            k = json.dumps(v, sort_keys=True, default=str)
+            seen[k].append(r.path)
+            values[k] = v
+        if len(seen) <= 1:
+            continue
+        keys = _differing_keys(list(values.values()))
+        if keys:
+            shown = {k: {kk: values[k].get(kk) for kk in keys} for k in seen}
+            what = f"{what} ({', '.join(keys)})"
+        else:
+            shown = {k: values[k] for k in seen}
+        detail = "; ".join(f"{json.dumps(shown[k], default=str)} in {len(p)} record(s), e.g. {p[0]}"
+                           for k, p in seen.items())
+        raise MixedRecordsError(
+            f"protocol {protocol!r}, model {model!r}: records differ in {what}: {detail}. One table "
+            f"row is one experiment: rerun the stale records (sleepbench run ... --force) or move "
+            f"them out of runs/{protocol}/{model}/.")
+
+
+def fold_problems(run: Run, fold: dict | None) -> list[str]:
+    """What is wrong with the data one record was trained or tested on (empty when nothing).
+
+    ``fold`` is the protocol's fold (its subject lists), or None when the committed protocol
+    file does not match the records (then only the validation check is possible).
+    """
+    rec = run.record
+    used = rec.get("subjects") or {}
+    out = []
+    if fold is not None:
+        for role in ("train", "valid", "test"):
+            lost = sorted(set(map(int, fold.get(role, []))) - set(map(int, used.get(role, []))))
+            if lost:
+                out.append(f"{role} lacks {'unit' if len(lost) == 1 else 'units'} "
+                           f"{', '.join(map(str, lost))}")
+    training = (rec.get("entry_report") or {}).get("training") or {}
+    if not used.get("valid") or training.get("validation") == "none":
+        out.append("trained without validation data")
+    return out

@@ -16,8 +16,14 @@ environment). How each column is aggregated:
 A table never mixes protocols or datasets: records of one protocol that disagree on the protocol
 hash, the data source or preprocessing, or the checksum of any recording raise
 :class:`~benchmark.reporting.records.MixedRecordsError` (stale records must be moved away; nothing
-is silently split or merged). A model that lacks some folds is flagged in its row ("(2/3 folds)"),
-never silently averaged.
+is silently split or merged). Nor does a row mix experiments: the records of one model must agree
+on resolved parameters, code hash, FIN weights, device and the versions of torch, numpy,
+scikit-learn and mne (:func:`~benchmark.reporting.records.check_model_consistent`).
+
+A row is flagged, never silently averaged, when a model lacks folds ("(2/3 folds)") or seeds
+("(1/3 seeds)"), or when a fold lost data (its subjects differ from the protocol's lists) or was
+trained without validation data; the header lists what was missing, and a flagged row gets no ΔMF1
+or p-values (neither against the reference nor in the declared contrasts).
 """
 
 from __future__ import annotations
@@ -34,10 +40,13 @@ from datasets.sleep_edf import STAGES
 
 from ..metrics import epoch_metrics, grouped_scores, mean_sd
 from ..stats import EXACT_MAX_N, average_over_seeds
-from .contrasts import CMP_COLUMNS, N_RESAMPLES, compare
+from .contrasts import CMP_COLUMNS, N_RESAMPLES, compare, declared_contrasts
 from .display import folds_text
+from .entry_reports import imitation_summary, training_summary
 from .formatting import p_text
-from .records import Run, check_consistent, expected_folds, load_records
+from .records import (ROW_PACKAGES, Run, check_consistent, check_model_consistent, device_text,
+                      expected_folds, fold_problems, load_records)
+from .selection import Selection, apply_selection, check_results_dir, make_selection
 
 #: Models used as the reference, in order of preference, when none is named.
 DEFAULT_REFERENCES = ("vivit", "majority")
@@ -60,16 +69,30 @@ def _seed_scores(runs: list[Run]) -> dict:
             "fit_s": sum(r.record["timing"]["fit_s"] for r in runs)}
 
 
-def _model_row(model: str, runs: list[Run], folds: list[int]) -> tuple[dict, dict]:
-    """The numeric table row of one model, and its seed-averaged per-subject macro-F1."""
+def _model_row(model: str, runs: list[Run], folds: list[int], seeds: list[int],
+               protocol_folds: dict | None) -> tuple[dict, dict, list[str]]:
+    """The numeric row of one model, its seed-averaged per-subject macro-F1, and its problems.
+
+    ``seeds`` are the seeds every model should have (the suite's, else every seed seen in the
+    protocol); ``protocol_folds`` maps fold number -> the protocol's fold (None when the committed
+    protocol file does not match the records).
+    """
     by_seed = defaultdict(list)
     for r in sorted(runs, key=lambda r: (r.seed, r.fold)):
         by_seed[r.seed].append(r)
     scores = [_seed_scores(rs) for rs in by_seed.values()]
     found = [len({r.fold for r in rs} & set(folds)) for rs in by_seed.values()]
-    row = {"model": model, "seeds": len(by_seed), "folds_expected": len(folds),
-           "folds_found_min": min(found), "folds_found_max": max(found),
-           "complete": min(found) == len(folds)}
+    missing_seeds = [s for s in seeds if s not in by_seed]
+    row = {"model": model, "seeds": len(by_seed), "seeds_expected": len(set(seeds) | set(by_seed)),
+           "folds_expected": len(folds), "folds_found_min": min(found), "folds_found_max": max(found),
+           "complete": min(found) == len(folds) and not missing_seeds}
+    problems = []
+    if missing_seeds:
+        problems.append(f"seed(s) {', '.join(map(str, missing_seeds))} missing")
+    for r in sorted(runs, key=lambda r: (r.seed, r.fold)):
+        fold = protocol_folds.get(r.fold) if protocol_folds is not None else None
+        problems += [f"seed {r.seed} fold {r.fold}: {p}" for p in fold_problems(r, fold)]
+    row["flags"] = "; ".join(problems)
     for key in ("accuracy", "macro_f1", "kappa"):
         row[key], row[f"{key}_sd"] = mean_sd(s["pooled"][key] for s in scores)
     subject_mf1 = average_over_seeds([s["subject_mf1"] for s in scores])
@@ -79,11 +102,16 @@ def _model_row(model: str, runs: list[Run], folds: list[int]) -> tuple[dict, dic
     row["subject_kappa_mean"], row["subject_kappa_sd"] = mean_sd(subject_kappa.values())
     for stage in STAGES:
         row[f"f1_{stage}"] = float(np.mean([s["pooled"]["f1"][stage] for s in scores]))
-    n_params = [r.record["model"].get("n_params") for r in runs]
-    n_params = [p for p in n_params if p is not None]
-    row["n_params"] = float(np.median(n_params)) if n_params else np.nan
+    for col, key in (("n_params", "n_params"), ("n_trainable_params", "n_trainable_params")):
+        values = [r.record["model"].get(key) for r in runs]
+        if key == "n_trainable_params":  # records from before the split: trainable = total
+            values = [v if v is not None else r.record["model"].get("n_params") for v, r in zip(values, runs)]
+        values = [v for v in values if v is not None]
+        row[col] = float(np.median(values)) if values else np.nan
     row["fit_s"] = float(np.mean([s["fit_s"] for s in scores]))
-    return row, subject_mf1
+    row.update(training_summary(runs))
+    row.update(imitation_summary(runs))
+    return row, subject_mf1, problems
 
 
 @dataclass
@@ -108,6 +136,12 @@ class ProtocolTable:
     reference: str | None
     unit: str = "subject"
     runs: list[Run] = field(default_factory=list, repr=False)
+    #: The declared contrasts (:func:`~benchmark.reporting.contrasts.declared_contrasts`), or None.
+    contrasts: pd.DataFrame | None = None
+    #: Where the contrasts were declared (e.g. ``suite quick``).
+    contrasts_source: str | None = None
+    #: Compiled provenance: one sentence per fact (dataset, protocol, seeds, units, commit).
+    provenance: list[str] = field(default_factory=list)
 
     def to_markdown(self) -> str:
         from .markdown import to_markdown
@@ -137,30 +171,71 @@ class ProtocolTable:
         return "\n".join(lines)
 
 
-def build_table(protocol: str, runs: list[Run], reference: str | None = None) -> ProtocolTable:
-    """The table of one protocol's records (checked with :func:`check_consistent` first)."""
+def build_table(protocol: str, runs: list[Run], reference: str | None = None,
+                contrasts: list[tuple[str, str]] | None = None, seeds: list[int] | None = None,
+                contrasts_source: str | None = None, expected_models: list[str] | None = None,
+                ) -> ProtocolTable:
+    """The table of one protocol's records.
+
+    Parameters
+    ----------
+    protocol, runs
+        The protocol's name and its records (checked with :func:`check_consistent` and, per model,
+        :func:`check_model_consistent` first).
+    reference : str, optional
+        See :func:`write_tables`.
+    contrasts : list of (model, reference), optional
+        Declared contrasts (a suite's); None: those of the committed suites running this protocol
+        whose models both have records.
+    seeds : list of int, optional
+        The seeds every model should have (a suite's); default every seed seen in the protocol.
+    expected_models : list of str, optional
+        Models the table should have (a suite's); those without records are listed in the header.
+    """
     check_consistent(protocol, runs)
     rec0 = runs[0].record
     folds, from_file = expected_folds(protocol, runs)
+    protocol_folds = None
+    if from_file:
+        from ..protocols import load_protocol
+
+        protocol_folds = {int(f["fold"]): f for f in load_protocol(protocol)["folds"]}
     by_model = defaultdict(list)
     for r in runs:
         by_model[r.model].append(r)
-    ref = resolve_reference(by_model, reference)
-    rows, subject_mf1 = [], {}
     for model, model_runs in sorted(by_model.items()):
-        row, subject_mf1[model] = _model_row(model, model_runs, folds)
+        check_model_consistent(protocol, model, model_runs)
+    all_seeds = sorted({r.seed for r in runs})
+    expected_seeds = sorted(seeds) if seeds is not None else all_seeds
+    ref = resolve_reference(by_model, reference)
+    rows, subject_mf1, problems = [], {}, {}
+    for model, model_runs in sorted(by_model.items()):
+        row, subject_mf1[model], problems[model] = _model_row(model, model_runs, folds, expected_seeds,
+                                                              protocol_folds)
         rows.append(row)
+    why_not = {r["model"]: _why_not(r) for r in rows if _why_not(r)}
     if ref is not None:
         for row in rows:
-            if row["model"] != ref:
+            if row["model"] != ref and row["model"] not in why_not and ref not in why_not:
                 row.update(compare(subject_mf1[row["model"]], subject_mf1[ref]))
     frame = pd.DataFrame(rows)
     frame.insert(1, "reference", frame["model"] == ref)
+    frame["comparable"] = ~frame["model"].isin(list(why_not))
     frame = frame.sort_values(["reference", "macro_f1", "model"], ascending=[False, False, True])
     frame = frame.reset_index(drop=True)
     for col in CMP_COLUMNS:  # None (undefined) -> NaN, so the columns stay numeric
         if col in frame:
             frame[col] = pd.to_numeric(frame[col].astype(object).where(frame[col].notna(), np.nan))
+
+    if contrasts is None:
+        from ..suites import suites_for_protocol
+
+        declared = [(suite["name"], pair) for suite in suites_for_protocol(protocol)
+                    for pair in suite["contrasts"] if all(m in by_model for m in pair)]
+        contrasts = list(dict.fromkeys(pair for _, pair in declared))
+        if contrasts and contrasts_source is None:
+            contrasts_source = "suite(s) " + ", ".join(sorted({n for n, _ in declared})) + " (benchmark/suites)"
+    contrast_frame = declared_contrasts(contrasts, subject_mf1, why_not) if contrasts else None
 
     kind = rec0["protocol"]["kind"]
     ds = rec0["dataset"]
@@ -176,12 +251,15 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None) ->
         names, counts = np.unique(r.arrays["recording"], return_counts=True)
         nights.update((str(k), int(c)) for k, c in zip(names, counts) if str(k) not in nights)
     test_units = sorted({int(s) for r in runs for s in r.record["subjects"]["test"]})
-    seeds = sorted({r.seed for r in runs})
     commits = sorted({str(r.record.get("environment", {}).get("git_commit")) for r in runs})
+    dirty = [c for c in commits if c.endswith("-dirty")]
     dataset = ("SURROGATE: synthetic EEG written by sleepbench (datasets/surrogate.py), NOT real "
                "Sleep-EDF recordings; these numbers say nothing about real sleep staging"
                if surrogate else f"{ds['source']} (PhysioNet Sleep-EDF Expanded)")
-    incomplete = [f"{r['model']} ({folds_text(r)})" for _, r in frame.iterrows() if not r["complete"]]
+    incomplete = [f"{r['model']} ({_incomplete_text(r)})" for _, r in frame.iterrows() if not r["complete"]]
+    lost = [f"{m}: {'; '.join(p for p in problems[m] if 'seed(s)' not in p)}"
+            for m in sorted(problems) if any("seed(s)" not in p for p in problems[m])]
+    not_run = [m for m in (expected_models or []) if m not in by_model]
     header = [
         ("Dataset", dataset),
         ("Channels", ", ".join(ds.get("channels", []))),
@@ -195,14 +273,24 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None) ->
         ("Test epochs", f"{sum(nights.values())}"),
         ("Folds", f"{len(folds)}" + ("" if from_file else " (inferred from the records: the committed "
                                       "protocol file is missing or has another hash)")),
-        ("Seeds", ", ".join(map(str, seeds))),
-        ("Git commit(s)", ", ".join(commits)),
+        ("Seeds", ", ".join(map(str, expected_seeds))
+         + ("" if seeds is None else " (the suite's)")),
+        ("Git commit(s)", ", ".join(commits)
+         + (" — UNCOMMITTED CHANGES (-dirty): the code that made these records is not the "
+            "commit's; rerun from a clean checkout before citing" if dirty else "")),
+        ("Package versions", _packages_text(runs)),
+        ("Device(s)", ", ".join(sorted({device_text(r.record.get("environment", {}).get("device"))
+                                        for r in runs}))),
         ("Generated", datetime.now(timezone.utc).isoformat(timespec="seconds")),
         ("Reference", _reference_text(ref, reference)),
     ]
     if incomplete:
         header.append(("Incomplete (flagged, not comparable)", "; ".join(incomplete)))
-    notes = _notes(unit, ref, frame)
+    if lost:
+        header.append(("Lost data or no validation (flagged, not comparable)", " | ".join(lost)))
+    if not_run:
+        header.append(("Not run (no records)", ", ".join(not_run)))
+    notes = _notes(unit, ref, frame, contrast_frame)
     if kind == "within-night":
         notes.insert(0, f"Units are contiguous blocks of one night ({', '.join(sorted(nights))}), "
                         "not subjects: this checks the pipeline, it is not a benchmark result, and its "
@@ -212,16 +300,87 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None) ->
             notes.insert(1, f"{', '.join(whole)}: zero-shot (learns nothing), so it predicts on the whole "
                             "night's signal (no labels) and is scored on the test block's epochs; "
                             "every other entry sees only its test block.")
-    return ProtocolTable(protocol, title, header, frame, notes, ref, unit, runs)
+    provenance = [
+        f"Data: {'SURROGATE (synthetic EEG, not Sleep-EDF)' if surrogate else ds['source'] + ' (Sleep-EDF Expanded)'}, "
+        f"{', '.join(ds.get('channels', []))} at {ds.get('sfreq', float('nan')):g} Hz, 30-s epochs.",
+        f"Protocol {protocol} v{rec0['protocol'].get('version')}, hash {rec0['protocol']['hash'][:12]}, "
+        f"{len(folds)} folds; {len(test_units)} test {unit}s, {len(nights)} test "
+        f"{'nights' if unit == 'subject' else 'night blocks'}, {sum(nights.values())} test epochs.",
+        f"Seeds: {', '.join(map(str, expected_seeds))}.",
+        f"Commit: {', '.join(c[:12] + ('-dirty' if c.endswith('-dirty') else '') for c in commits)}.",
+    ]
+    return ProtocolTable(protocol, title, header, frame, notes, ref, unit, runs, contrast_frame,
+                         contrasts_source, provenance)
 
 
-def build_tables(results_dir, reference: str | None = None) -> dict[str, ProtocolTable]:
-    """:func:`build_table` for every protocol with records under ``results_dir``."""
-    return {p: build_table(p, runs, reference) for p, runs in load_records(results_dir).items()}
+def _why_not(row: dict) -> str:
+    """Why a row is not compared with anything ('' when it is comparable)."""
+    parts = []
+    if row["folds_found_min"] < row["folds_expected"]:
+        parts.append(folds_text(row))
+    if row["seeds"] < row["seeds_expected"]:
+        parts.append(f"{row['seeds']}/{row['seeds_expected']} seeds")
+    if row.get("flags") and any("seed(s)" not in p for p in row["flags"].split("; ")):
+        parts.append("lost data or no validation")
+    return ", ".join(parts)
+
+
+def _incomplete_text(r) -> str:
+    parts = []
+    if r["folds_found_min"] < r["folds_expected"]:
+        parts.append(folds_text(r))
+    if r["seeds"] < r["seeds_expected"]:
+        parts.append(f"{r['seeds']}/{r['seeds_expected']} seeds")
+    return ", ".join(parts)
+
+
+def _packages_text(runs: list[Run]) -> str:
+    """``torch 2.13.0, numpy 2.3.1, ...`` (several versions of one package joined by ``/``)."""
+    parts = []
+    for pkg in ("python", *ROW_PACKAGES, "scipy", "pandas", "lightgbm", "yasa", "sleepbench"):
+        if pkg == "python":
+            seen = {r.record.get("environment", {}).get("python") for r in runs}
+        else:
+            seen = {(r.record.get("environment", {}).get("packages") or {}).get(pkg) for r in runs}
+        seen = sorted(v for v in seen if v)
+        if seen:
+            parts.append(f"{pkg} {' / '.join(seen)}")
+    return ", ".join(parts) or "not recorded"
+
+
+def build_tables(results_dir, reference: str | None = None, selection: Selection | None = None,
+                 ) -> dict[str, ProtocolTable]:
+    """:func:`build_table` for every protocol with (selected) records under ``results_dir``.
+
+    With a ``selection`` (:func:`~benchmark.reporting.selection.make_selection`), a missing or
+    empty results folder and unknown protocols, models or reference are errors (``ValueError`` /
+    ``FileNotFoundError``) naming what exists; without one, nothing is checked and a folder without
+    records gives no tables (the library default).
+    """
+    if selection is None:
+        records = load_records(results_dir)
+        return {p: build_table(p, runs, reference) for p, runs in records.items()}
+    check_results_dir(results_dir)
+    if reference is not None:
+        selection.reference = reference
+    records = apply_selection(load_records(results_dir), selection)
+    source = f"suite {selection.suite}" if selection.suite else None
+    tables = {}
+    for p, runs in records.items():
+        if selection.seeds is not None:  # a suite's table: its seeds only (others are other runs)
+            runs = [r for r in runs if r.seed in selection.seeds] or runs
+        ref = selection.reference
+        if ref is not None and ref not in {r.model for r in runs}:
+            ref = None  # present in another selected protocol only
+        tables[p] = build_table(p, runs, ref if ref is not None else reference,
+                                contrasts=selection.contrasts, seeds=selection.seeds,
+                                contrasts_source=source, expected_models=selection.models if selection.suite else None)
+    return tables
 
 
 def write_tables(results_dir, reference: str | None = None, out_dir=None,
-                 figures: bool = True) -> list[Path]:
+                 figures: bool = True, protocol: str | None = None, models=None, exclude=None,
+                 suite: str | None = None) -> list[Path]:
     """Write ``<protocol>.md``, ``.tex`` and ``.csv`` (and figures) for every protocol with records.
 
     Parameters
@@ -229,39 +388,79 @@ def write_tables(results_dir, reference: str | None = None, out_dir=None,
     results_dir : path
         Folder holding ``runs/``.
     reference : str, optional
-        Model the others are compared with; default ``vivit``, else ``majority``, else none (then
-        the comparison columns are left out). A named model absent from a protocol also leaves
-        them out there, with a note.
+        Model the others are compared with; default the suite's, else ``vivit``, else
+        ``majority``, else none (then the comparison columns are left out). A named reference
+        must have records in the selection; a protocol where it has none leaves them out, with a note.
     out_dir : path, optional
         Where to write; default ``results_dir/tables``. Figures go to ``out_dir/figures/<protocol>/``.
     figures : bool
-        Also write the figures of :func:`benchmark.reporting.figures.write_figures`.
+        Also write the figures of :func:`benchmark.reporting.figures.write_figures` and the
+        learning curves (:func:`benchmark.reporting.learning_curves.learning_curves_figure`).
+    protocol, models, exclude, suite
+        Selection (:func:`~benchmark.reporting.selection.make_selection`): one protocol; only
+        these models / all but these (comma-separated or lists); a suite's protocol, models,
+        reference, seeds and declared contrasts. Unknown names are errors listing what exists.
 
     Returns
     -------
     list of Path
         Every file written (tables first). All protocols are checked before anything is written,
-        so a :class:`MixedRecordsError` leaves no partial output.
+        so a :class:`MixedRecordsError` leaves no partial output. ``<protocol>-contrasts.csv`` is
+        written when the table has declared contrasts.
     """
     out = Path(out_dir) if out_dir is not None else Path(results_dir) / "tables"
-    tables = build_tables(results_dir, reference)
+    selection = make_selection(protocol, models, exclude, suite, reference)
+    tables = build_tables(results_dir, reference, selection)
     paths = []
     for name, table in tables.items():
         out.mkdir(parents=True, exist_ok=True)
-        for suffix, text in ((".md", table.to_markdown()), (".tex", table.to_latex()),
-                             (".csv", table.to_csv())):
+        texts = [(".md", table.to_markdown()), (".tex", table.to_latex()), (".csv", table.to_csv())]
+        if table.contrasts is not None:
+            from .markdown import contrasts_csv
+
+            texts.append(("-contrasts.csv", contrasts_csv(table)))
+        for suffix, text in texts:
             path = out / f"{name}{suffix}"
             path.write_text(text)
             paths.append(path)
     if figures:
         from .figures import write_figures
 
+        from .learning_curves import learning_curves_figure
+
         for name, table in tables.items():
             paths += write_figures(results_dir, name, out_dir=out / "figures" / name, table=table)
+            path = learning_curves_figure(_runs_by_model(table), out / "figures" / name / "learning-curves.png",
+                                          _figure_title(table), row_flags(table))
+            if path is not None:
+                paths.append(path)
     from .sleepstats import write_sleepstats  # <protocol>-sleepstats.{md,tex,csv} + Bland-Altman
 
     paths += write_sleepstats(tables, out, figures=figures)
     return paths
+
+
+def row_flags(table: ProtocolTable) -> dict[str, str]:
+    """model -> short reason for every row that is flagged (incomplete, lost data, no validation)."""
+    f = table.frame
+    out = {}
+    for _, r in f.iterrows():
+        why = _why_not(r.to_dict()) if "seeds_expected" in f else ""
+        if why:
+            out[r["model"]] = f"flagged: {why}"
+    return out
+
+
+def _runs_by_model(table: ProtocolTable) -> dict[str, list[Run]]:
+    by_model = defaultdict(list)
+    for r in table.runs:
+        by_model[r.model].append(r)
+    return {m: by_model[m] for m in table.frame["model"]}
+
+
+def _figure_title(table: ProtocolTable) -> str:
+    surrogate = table.runs[0].record["dataset"]["source"] == "surrogate"
+    return ("SURROGATE data - " if surrogate else "") + table.protocol
 
 
 def format_summary(tables: dict[str, ProtocolTable]) -> str:
@@ -278,13 +477,24 @@ def _reference_text(ref: str | None, asked: str | None) -> str:
     return "none (no vivit or majority records): comparisons omitted"
 
 
-def _notes(unit: str, ref: str | None, frame: pd.DataFrame) -> list[str]:
+def _notes(unit: str, ref: str | None, frame: pd.DataFrame, contrasts: pd.DataFrame | None = None) -> list[str]:
     notes = [
         "Acc, MF1 (macro-F1 over W, N1, N2, N3, REM), kappa (Cohen) and per-class F1: pooled over all "
         "test epochs of all folds of a seed, then mean (± sd) over seeds; per-class F1 in %.",
-        f"MF1/{unit}, kappa/{unit}: each test {unit}'s score averaged over seeds, then mean ± sd over {unit}s.",
-        "Params: learned parameters (median over runs). Train: fit time summed over folds, mean over seeds.",
+        f"MF1/{unit}, kappa/{unit}: each test {unit}'s score averaged over seeds, then mean ± sd over "
+        f"{unit}s; a {unit}'s macro-F1 averages the classes present in its truth or predictions.",
+        "Params: trainable / total parameters (median over runs; frozen weights count in the total "
+        "only). Train: fit time summed over folds, mean over seeds.",
     ]
+    if "budget" in frame and frame["budget"].fillna("").astype(str).str.len().gt(0).any():
+        notes.append("Training (deep entries): budget = passes × optimiser steps per pass × batch size × "
+                     "sequence length (epochs per training example); passes run and best pass (the "
+                     "weights kept, chosen on validation macro-F1) over folds and seeds, min–max.")
+    if any(c.startswith("r2_") for c in frame.columns):
+        notes.append("FIN imitation: R² of each Feature Imitating Network's output against the exact "
+                     "feature on the fold's test epochs, before (pre-trained) → after fine-tuning, mean "
+                     "over runs.")
+    flagged = "comparable" in frame and (~frame["comparable"]).any()
     if ref is not None:
         exact = "p_exact" in frame and frame["p_exact"].notna().any()
         notes.append(
@@ -292,5 +502,13 @@ def _notes(unit: str, ref: str | None, frame: pd.DataFrame) -> list[str]:
             f"bootstrap 95% CI ({N_RESAMPLES} resamples of {unit}s, seed 0); p (Wilcoxon): two-sided "
             "signed-rank test" + ("; p (exact): two-sided exact sign-flip permutation test of the mean "
                                   f"(all 2^n sign flips, shown for n < {EXACT_MAX_N})" if exact else "")
-            + "; d_z: Cohen's d_z = mean / sd of the paired differences. Uncorrected for multiple comparisons.")
+            + "; d_z: Cohen's d_z = mean / sd of the paired differences. Uncorrected for multiple comparisons"
+            + ("; the declared contrasts below are Holm-adjusted." if contrasts is not None else "."))
+    if contrasts is not None:
+        notes.append("Contrasts: the comparisons the suite declares, each model minus its reference, as "
+                     "above; p (Holm): Holm's step-down adjustment (statsmodels multipletests) over the "
+                     "contrasts computed in the block.")
+    if flagged:
+        notes.append("Flagged rows (incomplete folds or seeds, lost data, training without validation) "
+                     "are shown but not compared: no ΔMF1, CI or p-value.")
     return notes
