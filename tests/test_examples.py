@@ -158,3 +158,15 @@ def test_failed_job_names_a_log_with_the_full_traceback(toy_plugin, quick_cache,
     text = log.read_text()
     assert "Traceback (most recent call last)" in text and "RuntimeError: toy failure" in text
     assert "toy_entries.py" in text  # the frame that raised
+
+
+def test_example_suite_is_valid(monkeypatch):
+    from benchmark.suites import load_suite
+
+    monkeypatch.setenv("SLEEPBENCH_PLUGINS", str(EXAMPLES))
+    suite = load_suite(str(EXAMPLES / "suite.yaml"))
+    entries = discover()
+    assert set(suite["models"]) <= set(entries)
+    for name, params in suite["models"].items():  # every override is a parameter of the entry
+        assert make_entry(name, 0, params).get_params()["seed"] == 0
+    assert ("example-small-cnn", "majority") in suite["contrasts"]
