@@ -179,13 +179,31 @@ def cmd_run(args) -> int:
         seeds = parse_ints(args.seeds)
     jobs = plan(protocol, models, seeds, args.results, args.data_dir, args.cache_dir,
                 threads=args.threads)
+    # the device of each job: GPUs round-robin locally; resolved by the worker on a Dask cluster
+    from dataclasses import replace
+
+    from benchmark.executors import gpu_resources, job_devices
+    from benchmark.plan import compare, plan_text, run_projection
+
+    devices = job_devices(args.executor, args.device, len(jobs), address=args.address)
+    jobs = [replace(j, device=d) for j, d in zip(jobs, devices)]
     print(f"{protocol}: {len(models)} model(s) x {len(seeds)} seed(s) -> {len(jobs)} job(s); "
           f"records in {args.results}/runs/{protocol}", file=sys.stderr)
+    stderr = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    if args.plan:  # the cost, from a short calibration; nothing is run, generated or fetched
+        print(plan_text(jobs, args.workers, args.data_dir, args.cache_dir, log=stderr))
+        return 0
     options = {"address": args.address, "retries": args.retries} if args.executor == "dask" else {}
+    if gpu_resources(args.executor, args.device):
+        options["resources"] = gpu_resources(args.executor, args.device)
     data = prepare_data(jobs, args.workers)
+    projection = run_projection(jobs, args.workers, data, args.cache_dir, log=stderr)
+    t_run = time.perf_counter()
     results = run(jobs, executor=args.executor, workers=args.workers, force=args.force,
                   prepared=True, **options)
     print(summarize(results, data.problems()))
+    if projection is not None:
+        print(compare(projection, results, time.perf_counter() - t_run))
     return exit_status(results)
 
 
@@ -350,6 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dask: scheduler HOST:PORT (default: a local cluster of --workers processes)")
     p.add_argument("--retries", type=int, default=2, help="dask: retries of a job whose worker died")
     p.add_argument("--force", action="store_true", help="redo jobs that already have a record")
+    p.add_argument("--device", default=os.environ.get("SLEEPBENCH_DEVICE", "auto"),
+                   help="auto (a GPU when torch sees one, else the CPU; default, or "
+                        "$SLEEPBENCH_DEVICE), cpu, cuda (jobs spread over every GPU) or cuda:N")
+    p.add_argument("--plan", action="store_true",
+                   help="print the jobs and their projected wall time (a short calibration on this "
+                        "machine) and exit without running them")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("tables", help="write tables and figures from the run records")

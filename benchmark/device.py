@@ -108,7 +108,9 @@ def use_device(spec: str):
     On CUDA: sets ``CUBLAS_WORKSPACE_CONFIG`` (before the first cuBLAS call; torch's deterministic
     mode asks for it), turns cuDNN autotuning and TF32 off, and selects the GPU.
     """
-    resolved = resolve_device(spec) if device_type(spec) == "cuda" else parse_device(spec)
+    resolved = parse_device(spec)
+    if resolved != "cpu":  # auto, cuda, cuda:N: checked against this machine's GPUs
+        resolved = resolve_device(resolved)
     if resolved == "cuda":
         resolved = "cuda:0"
     if device_type(resolved) == "cuda":

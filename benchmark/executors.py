@@ -32,7 +32,11 @@ class Executor(AbstractContextManager):
 
 @executor("local")
 class LocalExecutor(Executor):
-    """In-process for one worker (simplest to debug), a process pool for several."""
+    """In-process for one worker (simplest to debug), a process pool for several.
+
+    Each job carries its device (:func:`job_devices`); several workers on one GPU share it, each
+    process with its own CUDA context (a few hundred MB of GPU memory each).
+    """
 
     def __init__(self, workers: int = 1):
         self.workers = workers
@@ -96,8 +100,10 @@ class DaskExecutor(Executor):
             # Dask's default MALLOC_TRIM_THRESHOLD_ turns off glibc's adaptive mmap threshold: every
             # large array is then mmapped and page-faulted afresh, which made fold jobs 2x slower.
             with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+                # GPU jobs declare {"GPU": 1}: each local worker offers one, or they would never run
                 self.cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1,
-                                            processes=True, host="127.0.0.1", dashboard_address=None)
+                                            processes=True, host="127.0.0.1", dashboard_address=None,
+                                            resources=dict(resources) if resources else None)
             self.client = Client(self.cluster)
 
     def map(self, fn, jobs, **kwargs):
@@ -119,6 +125,35 @@ class DaskExecutor(Executor):
         if self.cluster is not None:
             self.cluster.close()
         return False
+
+
+def job_devices(executor_name: str, spec: str, n_jobs: int, n_gpus: int | None = None,
+                address: str | None = None) -> list[str]:
+    """The device each job asks for, in submission order (see :mod:`benchmark.device`).
+
+    * local executor (and a local Dask cluster, no ``address``): the spec resolved on this machine; ``auto`` / ``cuda`` spread the jobs
+      round-robin over the visible GPUs (``cuda:0``, ``cuda:1``, ...), so ``--workers N`` on one GPU
+      runs N jobs side by side on it, and on G GPUs about N / G per GPU;
+    * dask with an ``address``: the spec as given, resolved by the worker that runs the job (its own GPUs: a worker
+      started with ``--resources GPU=1`` and ``CUDA_VISIBLE_DEVICES`` set sees its GPU as
+      ``cuda:0``); nothing is resolved on the client, which may have no GPU at all.
+
+    ``n_gpus`` fakes the GPU count (tests).
+    """
+    from .device import assign_devices, parse_device
+
+    if executor_name == "dask" and address:
+        return [parse_device(spec)] * n_jobs
+    return assign_devices(n_jobs, spec, n_gpus)
+
+
+def gpu_resources(executor_name: str, spec: str) -> dict | None:
+    """Dask resources a job declares: ``{"GPU": 1}`` when it asks for CUDA, so the scheduler sends it
+    only to workers started with ``--resources GPU=n`` and runs at most n at once on each; ``auto``
+    and ``cpu`` declare none (an ``auto`` job uses its worker's GPU if it has one)."""
+    from .device import parse_device
+
+    return {"GPU": 1} if executor_name == "dask" and parse_device(spec).startswith("cuda") else None
 
 
 def make_executor(name: str, **options) -> Executor:

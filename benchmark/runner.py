@@ -18,7 +18,7 @@ import logging
 import time
 import traceback
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -235,7 +235,7 @@ def _fit_and_record(job, entry, protocol, data, roles, checksums, identity, chas
 
 
 def plan(protocol: str, models: dict[str, dict], seeds: list[int], results_dir, data_dir=None,
-         cache_dir=None, threads: int | None = 1, devices: list[str] | None = None) -> list[Job]:
+         cache_dir=None, threads: int | None = 1) -> list[Job]:
     """Every (model, seed, fold) job of a run, models outermost so tables fill model by model."""
     p = load_protocol(protocol)
     for m in models:
@@ -243,13 +243,9 @@ def plan(protocol: str, models: dict[str, dict], seeds: list[int], results_dir, 
     def absolute(path):  # a job may run on another machine or in another working directory
         return None if path is None else str(Path(path).resolve())
 
-    jobs = [Job(protocol, m, s, f["fold"], dict(params), absolute(results_dir), absolute(data_dir),
+    return [Job(protocol, m, s, f["fold"], dict(params), absolute(results_dir), absolute(data_dir),
                 absolute(cache_dir), threads)
             for m, params in models.items() for s in seeds for f in p["folds"]]
-    # devices: one per job (benchmark.device.assign_devices), or one for all
-    if devices:
-        jobs = [replace(j, device=devices[i % len(devices)]) for i, j in enumerate(jobs)]
-    return jobs
 
 
 def prepare_data(jobs: list[Job], workers: int = 1, progress: bool = True):

@@ -1,0 +1,125 @@
+"""The cost of a run before it starts (benchmark.plan): fold sizes, the projection's arithmetic, a
+real calibration of small entries, ``run --plan`` for every suite, projected vs actual."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmark.plan import (Calibration, FoldShape, Projection, calibrate, compare, fold_seconds,
+                            fold_shapes, list_schedule)
+from benchmark.protocols import load_protocol
+
+
+def test_list_schedule_is_the_makespan_of_in_order_dispatch():
+    assert list_schedule([3, 3, 3], 1) == 9
+    assert list_schedule([3, 3, 3], 2) == 6
+    assert list_schedule([5, 1, 1, 1], 2) == 5
+    assert list_schedule([], 4) == 0
+
+
+def test_sleep_edf_fold_sizes_are_estimated_from_the_real_hypnograms_without_data():
+    from datasets.hypnogram_model import load_model
+    from datasets.records import records_for
+
+    protocol = load_protocol("sleepedf-20")
+    shapes, note = fold_shapes(protocol)
+    night = round(load_model()["night_epochs_mean"])
+    nights = {}
+    for r in records_for("cassette"):
+        nights[r.subject] = nights.get(r.subject, 0) + 1
+    assert len(shapes) == len(protocol["folds"]) == 20
+    for s, f in zip(shapes, protocol["folds"]):
+        assert s.train == [night] * sum(nights[u] for u in f["train"])
+        assert s.n_test == night * sum(nights[u] for u in f["test"])
+    assert "39 real Sleep-EDF-20 hypnograms" in note and "estimated" in note
+
+
+def test_surrogate_fold_sizes_follow_the_declared_size():
+    shapes, note = fold_shapes(load_protocol("surrogate-20"))
+    assert shapes[0].train == [1200] * 32 and shapes[0].n_valid == 4800 and shapes[0].n_test == 4800
+    assert "20 subjects x 2 nights x 10 h" in note
+
+
+def test_fold_seconds_arithmetic():
+    cal = Calibration("m", "deep", fixed_s=2.0, step_s=0.1, predict_per_epoch_s=0.001,
+                      recipe={"batch_size": 16, "seq_len": 10, "steps_per_epoch": 100,
+                              "max_epochs": 30, "patience": 6})
+    shape = FoldShape(0, [1200] * 32, n_valid=2400, n_test=1000)
+    lo, hi = fold_seconds(cal, shape)
+    per_pass = 100 * 0.1 + 2400 * 0.001   # 3,840 windows -> 240 steps, capped at 100
+    assert lo == pytest.approx(2.0 + 1.0 + 7 * per_pass)    # patience + 1 passes
+    assert hi == pytest.approx(2.0 + 1.0 + 30 * per_pass)   # the full budget
+    no_valid = FoldShape(0, [1200] * 32, n_valid=0, n_test=1000)
+    assert fold_seconds(cal, no_valid)[0] == fold_seconds(cal, no_valid)[1]  # no early stopping
+    classic = Calibration("c", "classic", fixed_s=1.0, fit_per_epoch_s=1e-3, predict_per_epoch_s=1e-4)
+    assert fold_seconds(classic, shape) == pytest.approx((1.0 + 38.4 + 0.1,) * 2)
+
+
+def test_calibration_times_a_small_deep_and_a_classic_entry():
+    deep = calibrate("vivit", {"d_model": 16, "batch_size": 2, "seq_len": 2, "max_epochs": 7,
+                               "steps_per_epoch": 5, "patience": 2})
+    assert deep.error is None, deep.error
+    assert deep.kind == "deep" and deep.step_s > 0 and deep.predict_per_epoch_s > 0
+    assert deep.recipe == {"batch_size": 2, "seq_len": 2, "steps_per_epoch": 5, "max_epochs": 7,
+                           "patience": 2}
+    classic = calibrate("majority", {})
+    assert classic.error is None and classic.kind == "classic" and classic.predict_per_epoch_s >= 0
+
+
+def test_an_entry_that_fails_on_noise_is_reported_not_raised(toy_plugin):
+    cal = calibrate("toy-broken", {})  # fails on subject 0, which synthetic data has
+    assert cal.error and "toy failure" in cal.error
+
+
+def test_compare_is_over_the_jobs_that_ran():
+    from benchmark.runner import Job, JobResult
+
+    jobs = [Job("quick", "m", 0, k) for k in range(3)]
+    proj = Projection({j.label: (10.0, 20.0) for j in jobs}, 1.0, 1, {}, [], 0.0, {})
+    results = [JobResult(jobs[0], "done", seconds=12.0), JobResult(jobs[1], "skipped"),
+               JobResult(jobs[2], "done", seconds=14.0)]
+    line = compare(proj, results, 27.0)
+    assert line == "projected vs actual (2 job(s) run): wall 20-40 s vs 27 s; job time 20-40 s vs 26 s"
+
+
+@pytest.mark.parametrize("suite", ["quick", "full", "real-night"])
+def test_plan_works_for_every_suite_without_data_or_running_anything(suite, tmp_path, capsys,
+                                                                    monkeypatch):
+    from benchmark import plan as plan_mod
+    from benchmark.cli import main
+
+    # the real calibration is covered above; here the fast stand-in keeps three suites cheap
+    def fake(model, params, *a, **k):
+        return Calibration(model, "deep" if "max_epochs" in params or model.startswith(("vivit", "fin", "tiny"))
+                           else "classic", 1.0, step_s=0.5, fit_per_epoch_s=1e-3,
+                           predict_per_epoch_s=1e-3,
+                           recipe={"batch_size": 16, "seq_len": 10, "steps_per_epoch": 20,
+                                   "max_epochs": 10, "patience": 4})
+
+    monkeypatch.setattr(plan_mod, "calibrate", fake)
+    monkeypatch.setenv("SLEEPBENCH_CACHE", str(tmp_path / "cache"))
+    assert main(["run", "--suite", suite, "--plan", "--results", str(tmp_path / "r"),
+                 "--cache-dir", str(tmp_path / "cache"), "--workers", "2", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "projected job time" in out and "wall time" in out and "estimated" in out
+    assert not (tmp_path / "r" / "runs").exists()                 # nothing ran
+    assert not (tmp_path / "cache" / "surrogate").exists()         # nothing was generated
+
+
+def test_a_real_run_ends_with_projected_vs_actual(toy_plugin, quick_cache, tmp_path, capsys):
+    from benchmark.cli import main
+
+    assert main(["run", "--protocol", "quick", "--models", "toy-prior", "--results",
+                 str(tmp_path), "--cache-dir", str(quick_cache), "--workers", "1",
+                 "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert "projected job time" in captured.err                   # the plan, before it starts
+    assert "fold sizes measured on the prepared data" in captured.err
+    assert "projected vs actual (3 job(s) run)" in captured.out
+    # calibrations are cached: a second plan reuses them
+    main(["run", "--protocol", "quick", "--models", "toy-prior", "--results", str(tmp_path / "b"),
+          "--cache-dir", str(quick_cache), "--plan", "--device", "cpu"])
+    assert "reused from the cache" in capsys.readouterr().out
+    assert json.loads(next((quick_cache / "plan").glob("*.json")).read_text())["model"] == "toy-prior"
