@@ -317,6 +317,10 @@ def test_lost_data_and_missing_validation_are_flagged(tmp_path):
     lost = sorted(set(fold["train"]) - set(fold["train"][:1]))
     assert f"seed 0 fold 1: train lacks units {', '.join(map(str, lost))}" in header
     assert "seed 0 fold 2: trained without validation data" in header
+    from benchmark.reporting.tables import row_flags
+
+    flags = row_flags(t)  # what the figures mark (titles, faded bars, left out of the hypnogram)
+    assert set(flags) == {"cnn", "vivit"} and "lost data" in flags["cnn"]
     # the reference is flagged: nothing is compared with it
     assert rows[["delta_macro_f1"]].isna().all().all() if "delta_macro_f1" in rows else True
 

@@ -71,12 +71,14 @@ def write_figures(results_dir, protocol: str, out_dir=None, table=None) -> list[
 
 
 def _incomplete_flags(table) -> dict[str, str]:
-    """model -> ``"incomplete: 2/3 folds"`` for the rows the table flags as incomplete."""
+    """model -> ``"flagged: 2/3 folds, lost data"`` for every row the table flags (missing folds
+    or seeds, lost data, training without validation: :func:`~benchmark.reporting.display.row_flag`)."""
+    from .display import row_flag
+
     f = table.frame
     if "complete" not in f:
         return {}
-    return {r["model"]: f"incomplete: {r['folds_found_min']}/{r['folds_expected']} folds"
-            for _, r in f.iterrows() if not r["complete"]}
+    return {r["model"]: f"flagged: {row_flag(r)}" for _, r in f.iterrows() if row_flag(r)}
 
 
 def _label(model: str, flag: str = "") -> str:

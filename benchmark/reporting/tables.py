@@ -39,12 +39,13 @@ import pandas as pd
 from datasets.sleep_edf import STAGES
 
 from ..metrics import epoch_metrics, grouped_scores, mean_sd
-from ..stats import EXACT_MAX_N, average_over_seeds
-from .contrasts import CMP_COLUMNS, N_RESAMPLES, compare, declared_contrasts
+from ..stats import average_over_seeds
+from .contrasts import CMP_COLUMNS, compare, declared_contrasts
 from .display import folds_text
 from .entry_reports import imitation_summary, training_summary
 from .formatting import p_text
-from .records import (ROW_PACKAGES, Run, check_consistent, check_model_consistent, device_text,
+from .notes import column_notes, packages_text, reference_text
+from .records import (Run, check_consistent, check_model_consistent, device_text,
                       expected_folds, fold_problems, load_records)
 from .selection import Selection, apply_selection, check_results_dir, make_selection
 
@@ -278,11 +279,11 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None,
         ("Git commit(s)", ", ".join(commits)
          + (" — UNCOMMITTED CHANGES (-dirty): the code that made these records is not the "
             "commit's; rerun from a clean checkout before citing" if dirty else "")),
-        ("Package versions", _packages_text(runs)),
+        ("Package versions", packages_text(runs)),
         ("Device(s)", ", ".join(sorted({device_text(r.record.get("environment", {}).get("device"))
                                         for r in runs}))),
         ("Generated", datetime.now(timezone.utc).isoformat(timespec="seconds")),
-        ("Reference", _reference_text(ref, reference)),
+        ("Reference", reference_text(ref, reference)),
     ]
     if incomplete:
         header.append(("Incomplete (flagged, not comparable)", "; ".join(incomplete)))
@@ -290,7 +291,7 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None,
         header.append(("Lost data or no validation (flagged, not comparable)", " | ".join(lost)))
     if not_run:
         header.append(("Not run (no records)", ", ".join(not_run)))
-    notes = _notes(unit, ref, frame, contrast_frame)
+    notes = column_notes(unit, ref, frame, contrast_frame)
     if kind == "within-night":
         notes.insert(0, f"Units are contiguous blocks of one night ({', '.join(sorted(nights))}), "
                         "not subjects: this checks the pipeline, it is not a benchmark result, and its "
@@ -332,20 +333,6 @@ def _incomplete_text(r) -> str:
     if r["seeds"] < r["seeds_expected"]:
         parts.append(f"{r['seeds']}/{r['seeds_expected']} seeds")
     return ", ".join(parts)
-
-
-def _packages_text(runs: list[Run]) -> str:
-    """``torch 2.13.0, numpy 2.3.1, ...`` (several versions of one package joined by ``/``)."""
-    parts = []
-    for pkg in ("python", *ROW_PACKAGES, "scipy", "pandas", "lightgbm", "yasa", "sleepbench"):
-        if pkg == "python":
-            seen = {r.record.get("environment", {}).get("python") for r in runs}
-        else:
-            seen = {(r.record.get("environment", {}).get("packages") or {}).get(pkg) for r in runs}
-        seen = sorted(v for v in seen if v)
-        if seen:
-            parts.append(f"{pkg} {' / '.join(seen)}")
-    return ", ".join(parts) or "not recorded"
 
 
 def build_tables(results_dir, reference: str | None = None, selection: Selection | None = None,
@@ -442,13 +429,9 @@ def write_tables(results_dir, reference: str | None = None, out_dir=None,
 
 def row_flags(table: ProtocolTable) -> dict[str, str]:
     """model -> short reason for every row that is flagged (incomplete, lost data, no validation)."""
-    f = table.frame
-    out = {}
-    for _, r in f.iterrows():
-        why = _why_not(r.to_dict()) if "seeds_expected" in f else ""
-        if why:
-            out[r["model"]] = f"flagged: {why}"
-    return out
+    from .figures import _incomplete_flags
+
+    return _incomplete_flags(table)
 
 
 def _runs_by_model(table: ProtocolTable) -> dict[str, list[Run]]:
@@ -466,49 +449,3 @@ def _figure_title(table: ProtocolTable) -> str:
 def format_summary(tables: dict[str, ProtocolTable]) -> str:
     """Plain-text summary of :func:`build_tables`' output, one block per protocol."""
     return "\n\n".join(t.summary() for t in tables.values())
-
-
-def _reference_text(ref: str | None, asked: str | None) -> str:
-    if ref is not None:
-        return (f"{ref}: others are compared with it on per-subject macro-F1 (seed-averaged), "
-                "paired over the test subjects both have")
-    if asked is not None:
-        return f"{asked!r} has no records in this protocol: comparisons omitted"
-    return "none (no vivit or majority records): comparisons omitted"
-
-
-def _notes(unit: str, ref: str | None, frame: pd.DataFrame, contrasts: pd.DataFrame | None = None) -> list[str]:
-    notes = [
-        "Acc, MF1 (macro-F1 over W, N1, N2, N3, REM), kappa (Cohen) and per-class F1: pooled over all "
-        "test epochs of all folds of a seed, then mean (± sd) over seeds; per-class F1 in %.",
-        f"MF1/{unit}, kappa/{unit}: each test {unit}'s score averaged over seeds, then mean ± sd over "
-        f"{unit}s; a {unit}'s macro-F1 averages the classes present in its truth or predictions.",
-        "Params: trainable / total parameters (median over runs; frozen weights count in the total "
-        "only). Train: fit time summed over folds, mean over seeds.",
-    ]
-    if "budget" in frame and frame["budget"].fillna("").astype(str).str.len().gt(0).any():
-        notes.append("Training (deep entries): budget = passes × optimiser steps per pass × batch size × "
-                     "sequence length (epochs per training example); passes run and best pass (the "
-                     "weights kept, chosen on validation macro-F1) over folds and seeds, min–max.")
-    if any(c.startswith("r2_") for c in frame.columns):
-        notes.append("FIN imitation: R² of each Feature Imitating Network's output against the exact "
-                     "feature on the fold's test epochs, before (pre-trained) → after fine-tuning, mean "
-                     "over runs.")
-    flagged = "comparable" in frame and (~frame["comparable"]).any()
-    if ref is not None:
-        exact = "p_exact" in frame and frame["p_exact"].notna().any()
-        notes.append(
-            f"ΔMF1: model minus {ref} in per-{unit} macro-F1 (percentage points), mean with a percentile "
-            f"bootstrap 95% CI ({N_RESAMPLES} resamples of {unit}s, seed 0); p (Wilcoxon): two-sided "
-            "signed-rank test" + ("; p (exact): two-sided exact sign-flip permutation test of the mean "
-                                  f"(all 2^n sign flips, shown for n < {EXACT_MAX_N})" if exact else "")
-            + "; d_z: Cohen's d_z = mean / sd of the paired differences. Uncorrected for multiple comparisons"
-            + ("; the declared contrasts below are Holm-adjusted." if contrasts is not None else "."))
-    if contrasts is not None:
-        notes.append("Contrasts: the comparisons the suite declares, each model minus its reference, as "
-                     "above; p (Holm): Holm's step-down adjustment (statsmodels multipletests) over the "
-                     "contrasts computed in the block.")
-    if flagged:
-        notes.append("Flagged rows (incomplete folds or seeds, lost data, training without validation) "
-                     "are shown but not compared: no ΔMF1, CI or p-value.")
-    return notes
