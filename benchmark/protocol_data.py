@@ -31,7 +31,8 @@ def ensure_surrogate(spec: dict, cache_dir: Path | None = None, n_jobs: int = 1)
 
     out = surrogate_dir(spec, cache_dir)
     manifest = read_surrogate_manifest(out)
-    if (manifest is None or manifest["spec"] != spec
+    # compared as specs, so a field added later with its default does not force a regeneration
+    if (manifest is None or SurrogateSpec(**manifest["spec"]) != SurrogateSpec(**spec)
             or manifest.get("generator_version") != GENERATOR_VERSION):
         log.warning("generating surrogate data %s into %s", spec, out)
         generate(out, SurrogateSpec(**spec), n_jobs=n_jobs)
@@ -103,6 +104,33 @@ class ProtocolData:
         return np.concatenate(parts), "whole night"
 
 
+def _open_cross_study(protocol: dict, data_dir: Path, cache_dir, n_jobs: int,
+                      progress: bool) -> ProtocolData:
+    """Train-study and test-study recordings of a cross-study protocol (e.g. Sleep-EDF cassette ->
+    telemetry), test units at ``TEST_UNIT_OFFSET + subject`` (:mod:`datasets.studies`).
+
+    A surrogate folder holding both studies' layouts (``SurrogateSpec.telemetry_subjects``) may
+    stand in: its records say ``surrogate`` and so does every table made from them.
+    """
+    from datasets.studies import TEST_UNIT_OFFSET, StudyUnion, cross_study_units
+
+    spec, prep = protocol["dataset"], protocol["prep"]
+    subjects = protocol["subjects"]
+    open_study = lambda study, subs: SleepEDF(  # noqa: E731
+        data_dir, channels=prep["channels"], sfreq=prep["sfreq"],
+        wake_margin_min=prep["wake_margin_min"], study=study, subjects=subs, cache_dir=cache_dir,
+        n_jobs=n_jobs)
+    train = open_study(spec["study"], [u for u in subjects if u < TEST_UNIT_OFFSET])
+    test = open_study(spec["test_study"], [u - TEST_UNIT_OFFSET for u in subjects
+                                           if u >= TEST_UNIT_OFFSET])
+    if len({train.source == "surrogate", test.source == "surrogate"}) > 1:
+        raise ValueError(f"{data_dir}: protocol {protocol['name']!r} needs both studies from one "
+                         "kind of folder (real Sleep-EDF, or a surrogate with both layouts)")
+    data = StudyUnion([train, test])
+    data.prepare(progress=progress)
+    return ProtocolData(protocol, data, cross_study_units(train, test, spec.get("test_condition")))
+
+
 def split_blocks(rec: Recording, n_blocks: int) -> list[Recording]:
     """Cut one night into ``n_blocks`` contiguous blocks (unit = block index)."""
     bounds = np.linspace(0, len(rec.y), n_blocks + 1).round().astype(int)
@@ -134,6 +162,8 @@ def open_protocol_data(protocol: dict, data_dir: Path | None = None, cache_dir: 
     elif data_dir is None:
         raise ValueError(f"protocol {protocol['name']!r} runs on Sleep-EDF: pass --data-dir "
                          "(fetch it with `sleepbench data fetch --data-dir DIR`)")
+    if protocol["kind"] == "cross-study":
+        return _open_cross_study(protocol, Path(data_dir), cache_dir, n_jobs, progress)
     within = protocol["kind"] == "within-night"
     subjects = [int(spec["recording"][3:5])] if within else protocol["subjects"]
     ds = SleepEDF(data_dir, channels=prep["channels"], sfreq=prep["sfreq"],

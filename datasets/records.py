@@ -87,6 +87,15 @@ def sleep_telemetry_records() -> tuple[Record, ...]:
     )
 
 
+@lru_cache(maxsize=None)
+def telemetry_conditions() -> dict[str, str]:
+    """Drug condition of each sleep-telemetry night by recording name (``ST7011J0`` ->
+    ``"placebo"``): the study gave temazepam before one night and placebo before the other, in
+    either order, so the night number does not tell (MNE's ``temazepam_records.csv``)."""
+    table = pd.read_csv(_mne_records_dir() / "temazepam_records.csv")
+    return {str(r.fname_PSG).split("-")[0]: str(r.drug).strip().lower() for _, r in table.iterrows()}
+
+
 def records_for(study: str) -> tuple[Record, ...]:
     """Record table of ``study``: ``"cassette"`` or ``"telemetry"``."""
     tables = {"cassette": sleep_cassette_records, "telemetry": sleep_telemetry_records}
@@ -103,6 +112,16 @@ def read_surrogate_manifest(data_dir: Path) -> dict | None:
     manifest = json.loads(path.read_text())
     manifest["records"] = [Record(**r) for r in manifest["records"]]
     return manifest
+
+
+def surrogate_records(manifest: dict, study: str) -> list[Record]:
+    """The records of a surrogate folder that stand in for ``study``: those written in the
+    sleep-telemetry layout (``study == "surrogate-ST"``) for ``"telemetry"``, the others (the
+    sleep-cassette layout, ``"surrogate"``) for ``"cassette"``."""
+    if study not in ("cassette", "telemetry"):
+        raise ValueError(f"unknown Sleep-EDF study {study!r}; choose from ['cassette', 'telemetry']")
+    telemetry = study == "telemetry"
+    return [r for r in manifest["records"] if (r.study == "surrogate-ST") == telemetry]
 
 
 def write_surrogate_manifest(data_dir: Path, manifest: dict) -> None:

@@ -43,7 +43,8 @@ from typing import Iterator
 import numpy as np
 
 from .cache import atomic_write_bytes, cached_sha1, config_key, default_cache_dir, load_arrays, save_arrays
-from .records import Inventory, Record, read_surrogate_manifest, records_for, take_inventory
+from .records import (Inventory, Record, read_surrogate_manifest, records_for, surrogate_records,
+                      take_inventory)
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +319,7 @@ class SleepEDF:
                                     "and *-Hypnogram.edf; fetch them with `sleepbench data fetch`)")
         manifest = read_surrogate_manifest(self.data_dir)
         self.source = "surrogate" if manifest else f"sleep-edf-{study}"
-        records = manifest["records"] if manifest else records_for(study)
+        records = surrogate_records(manifest, study) if manifest else records_for(study)
         if self.subjects is not None:
             records = [r for r in records if r.subject in self.subjects]
         self.inventory: Inventory = take_inventory(
@@ -402,8 +403,9 @@ def fetch(data_dir, subjects, nights=(1, 2), study="cassette", base_url: str | N
             if study == "cassette":
                 module.fetch_data([rec.subject], recording=[rec.night], path=data_dir,
                                   on_missing="ignore", verbose="error", **kwargs)
-            else:
-                module.fetch_data([rec.subject], path=data_dir, verbose="error", **kwargs)
+            else:  # MNE's temazepam.fetch_data fetches placebo nights only: both, file by file
+                fetch_telemetry_night(rec, module.data_path(path=data_dir),
+                                      base_url or module.BASE_URL)
         except Exception as exc:  # network and hash errors alike: report and go on
             problems[rec.name] = f"download failed: {exc}"
     inv = take_inventory(data_dir, wanted)
@@ -411,3 +413,14 @@ def fetch(data_dir, subjects, nights=(1, 2), study="cassette", base_url: str | N
     inv.incomplete = [(r, m) for r, m in inv.incomplete if r.name not in problems]
     inv.absent = [r for r in inv.absent if r.name not in problems]
     return inv
+
+
+def fetch_telemetry_night(rec: Record, dest: Path, base_url: str) -> None:
+    """Download one sleep-telemetry night (PSG and hypnogram) into ``dest`` with pooch, checking
+    each file's SHA-1 against MNE's record table, as ``mne.datasets.sleep_physionet`` does for the
+    nights it fetches (its ``temazepam.fetch_data`` gets only the placebo nights)."""
+    import pooch
+
+    for fname, sha1 in ((rec.psg, rec.psg_sha1), (rec.hypnogram, rec.hypnogram_sha1)):
+        pooch.retrieve(url=base_url.rstrip("/") + "/" + fname, known_hash=f"sha1:{sha1}",
+                       fname=fname, path=dest, progressbar=False)

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from . import hypnogram_model as hm
-from .records import Record, index_edf_files, sha1_of, sleep_cassette_records, write_surrogate_manifest
+from .records import (Record, index_edf_files, sha1_of, sleep_cassette_records,
+                      sleep_telemetry_records, write_surrogate_manifest)
 from .surrogate_signals import SubjectProfile, synthesize_night
 
 #: Header fields of the real sleep-cassette PSG signals (SC4001E0-PSG.edf), in file order:
@@ -41,6 +42,16 @@ PSG_SIGNALS = (
     ("Temp rectal", 1, "DegC", (34, 40), (-2849, 2731), "Rectal thermistor", ""),
     ("Event marker", 1, "", (-2047, 2048), (-2047, 2048), "Marker button", "Hold during 2 seconds"),
 )
+#: Sleep-telemetry PSG signals, after PhysioNet's description of the study: EEG Fpz-Cz, EEG Pz-Oz,
+#: horizontal EOG and submental EMG at 100 Hz, the event marker at 1 Hz. The real ST headers'
+#: physical ranges and filter texts could not be read offline: the shared channels take the
+#: cassette's, the 100-Hz EMG a +-100 uV range.
+PSG_SIGNALS_ST = PSG_SIGNALS[:3] + (
+    ("EMG submental", 100, "uV", (-100, 100), (-2048, 2047), "Ag-AgCl electrodes", "HP:16Hz"),
+    ("Event marker", 1, "", (-2047, 2048), (-2047, 2048), "Marker button", ""),
+)
+#: Manifest ``study`` of surrogate nights written in the sleep-telemetry layout.
+TELEMETRY_STUDY = "surrogate-ST"
 EPOCH_SEC = 30.0
 GENERATOR_VERSION = 2  # 2: signals calibrated against SC4001E0 (datasets.surrogate_signals)
 
@@ -54,6 +65,9 @@ class SurrogateSpec:
     hours: float | None = 10.0
     seed: int = 0
     hypnogram_dir: str | None = None
+    #: also write both nights (placebo and temazepam) of sleep-telemetry subjects 0..n-1, with
+    #: ST's file names, channels and rates (``sleep-telemetry/``); stage sequences from the model
+    telemetry_subjects: int = 0
 
 
 def file_names(subject: int, night: int) -> tuple[str, str]:
@@ -112,6 +126,49 @@ def write_night(out_dir: Path, subject: int, night: int, codes: np.ndarray,
     return psg_name, hyp_name
 
 
+def write_telemetry_night(out_dir: Path, rec: Record, codes: np.ndarray, profile: SubjectProfile,
+                          seed: int) -> tuple[str, str]:
+    """One night in the sleep-telemetry layout: ST's real file names (``ST7011J0-PSG.edf``,
+    ``ST7011JP-Hypnogram.edf``), :data:`PSG_SIGNALS_ST`, a hospital night from 23:00."""
+    import edfio
+
+    rng = np.random.default_rng([seed, 1000 + rec.subject, rec.night, 2])
+    signals = synthesize_night(hm.RK_TO_SIGNAL[codes], profile, rng)
+    # the cassette's EMG is a 1-Hz envelope; telemetry records the EMG itself at 100 Hz
+    envelope = np.repeat(np.abs(signals["EMG submental"]), 100) * 8.0
+    signals = dict(signals, **{"EMG submental": envelope * rng.standard_normal(envelope.size)})
+    patient = edfio.Patient(code="X", sex="F" if rec.subject % 2 else "M",
+                            name=f"Surrogate_ST{rec.subject:02d}")
+    recording = edfio.Recording(startdate=datetime.date(1994, 3, 7) + datetime.timedelta(days=7 * rec.night))
+    start = datetime.time(23, 0)
+    edf = edfio.Edf(
+        [edfio.EdfSignal(np.clip(signals[label], *prange), rate, label=label, physical_dimension=unit,
+                         physical_range=prange, digital_range=drange, transducer_type=tt,
+                         prefiltering=pf)
+         for label, rate, unit, prange, drange, tt, pf in PSG_SIGNALS_ST],
+        patient=patient, recording=recording, starttime=start, data_record_duration=EPOCH_SEC)
+    edf.write(out_dir / rec.psg)
+    hyp = edfio.Edf([], patient=patient, recording=recording, starttime=start,
+                    annotations=[edfio.EdfAnnotation(o, d, t) for o, d, t in annotations_of(codes)])
+    hyp.write(out_dir / rec.hypnogram)
+    return rec.psg, rec.hypnogram
+
+
+def _generate_telemetry(out_dir: Path, rec: Record, spec: SurrogateSpec) -> dict:
+    rng = np.random.default_rng([spec.seed, 1000 + rec.subject, rec.night, 1])
+    model = hm.load_model()
+    # a whole night from the transition model, then its sleep period (+- margin) cut to ``hours``
+    night = int(round(rng.normal(model["night_epochs_mean"], model["night_epochs_sd"])))
+    codes = hm.sample(max(night, 120), rng, model)
+    n_epochs = None if spec.hours is None else int(round(spec.hours * 3600 / EPOCH_SEC))
+    codes = hm.crop_night(codes, n_epochs, margin=60 if n_epochs is None else min(60, n_epochs // 4))
+    profile = SubjectProfile.draw(np.random.default_rng([spec.seed, 1000 + rec.subject]))
+    psg, hyp = write_telemetry_night(out_dir, rec, codes, profile, spec.seed)
+    return {"record": Record(TELEMETRY_STUDY, rec.subject, rec.night, psg, sha1_of(out_dir / psg),
+                             hyp, sha1_of(out_dir / hyp)),
+            "stages_source": "markov", "n_epochs": int(len(codes))}
+
+
 def _generate_one(out_dir: Path, subject: int, night: int, spec: SurrogateSpec,
                   real: dict[str, Path]) -> dict:
     codes, origin = stage_sequence(subject, night, spec, real)
@@ -140,13 +197,22 @@ def generate(out_dir, spec: SurrogateSpec = SurrogateSpec(), n_jobs: int = 1,
     if spec.hypnogram_dir and not any(n.endswith("-Hypnogram.edf") for n in real):
         raise FileNotFoundError(f"{spec.hypnogram_dir}: no *-Hypnogram.edf files")
     jobs = [(s, n) for s in range(spec.subjects) for n in range(1, spec.nights + 1)]
+    st_jobs = [r for r in sleep_telemetry_records() if r.subject < spec.telemetry_subjects]
+    if spec.telemetry_subjects > len({r.subject for r in sleep_telemetry_records()}):
+        raise ValueError(f"telemetry_subjects={spec.telemetry_subjects}: the telemetry study has 22")
+    if st_jobs:
+        (out_dir / "sleep-telemetry").mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     results = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_generate_one)(files_dir, s, n, spec, real) for s, n in jobs)
-    done = list(tqdm(results, total=len(jobs), unit="night", desc="surrogate", disable=not progress))
+        [delayed(_generate_one)(files_dir, s, n, spec, real) for s, n in jobs]
+        + [delayed(_generate_telemetry)(out_dir / "sleep-telemetry", r, spec) for r in st_jobs])
+    done = list(tqdm(results, total=len(jobs) + len(st_jobs), unit="night", desc="surrogate",
+                     disable=not progress))
     manifest = {
         "dataset": "surrogate", "generator_version": GENERATOR_VERSION, "spec": asdict(spec),
-        "note": "Synthetic signals in the Sleep-EDF sleep-cassette format; NOT Sleep-EDF data.",
+        "note": "Synthetic signals in the Sleep-EDF sleep-cassette format"
+                + (" and (sleep-telemetry/) the sleep-telemetry format" if st_jobs else "")
+                + "; NOT Sleep-EDF data.",
         "records": [d["record"] for d in done],
         "stages_source": {d["record"].name: d["stages_source"] for d in done},
         "seconds": round(time.perf_counter() - t0, 2),

@@ -556,6 +556,8 @@ def _slow_waves(night: _Night) -> np.ndarray:
     if len(tr):
         g[tr] = g[tr] * (1.0 - night.w2) + gate(night.plan.secondary[tr]) * night.w2
     rows = np.nonzero(g.any(axis=1))[0]
+    if not len(rows):  # a (short) night without N2/N3: no slow waves to draw
+        return g
     half = np.maximum(_SW_HALF_AMP_UV * prof.gain * rng.lognormal(0.0, 0.2, len(rows)),
                       _SW_MIN_HALF_AMP_UV)
     secs = int(EPOCH_SEC)

@@ -64,7 +64,27 @@ def build() -> list[dict]:
                  [{"fold": k, "train": [b for b in range(5) if b not in (k, (k + 1) % 5)],
                    "valid": [(k + 1) % 5], "test": [k]} for k in range(5)],
                  kind="within-night", n_blocks=5),
+        *(cross_study(cond) for cond in ("placebo", "temazepam")),
     ]
+
+
+def cross_study(condition: str) -> dict:
+    """Train on Sleep-EDF-20 (cassette subjects 0-19, 2 of them for validation), test on the 22
+    telemetry subjects' ``condition`` night: one fold; test units are 100 + telemetry subject."""
+    from datasets.records import sleep_telemetry_records
+    from datasets.studies import TEST_UNIT_OFFSET
+
+    sc = list(range(20))
+    st = [TEST_UNIT_OFFSET + s for s in sorted({r.subject for r in sleep_telemetry_records()})]
+    valid = sorted(int(s) for s in np.random.default_rng(2020).choice(sc, size=2, replace=False))
+    name = "sleepedf-sc-to-st" + ("" if condition == "placebo" else f"-{condition}")
+    return protocol(
+        name, f"Cross-study: train on Sleep-EDF-20 (cassette, home), test on the telemetry study's "
+        f"{condition} nights (22 subjects, hospital)",
+        {"type": "sleep-edf", "study": "cassette", "test_study": "telemetry",
+         "test_condition": condition}, sc + st,
+        [{"fold": 0, "train": [s for s in sc if s not in valid], "valid": valid, "test": st}],
+        kind="cross-study", test_unit_offset=TEST_UNIT_OFFSET)
 
 
 def main() -> None:

@@ -61,8 +61,8 @@ class SleepStatsTable:
                 "LoA": (f"[{r['loa_low']:+.1f}, {r['loa_high']:+.1f}]"
                         if pd.notna(r["loa_low"]) else dash),
                 "MAE": f(r["mae"]),
-                "ICC(A,1)": (f"{r['icc']:.2f} [{r['icc_low']:.2f}, {r['icc_high']:.2f}]"
-                             if pd.notna(r["icc"]) else dash),
+                "ICC(A,1)": (dash if pd.isna(r["icc"]) else f"{r['icc']:.2f}" + (
+                    f" [{r['icc_low']:.2f}, {r['icc_high']:.2f}]" if pd.notna(r["icc_low"]) else "")),
             })
             last = name
         return pd.DataFrame(rows)
