@@ -25,6 +25,9 @@ TORCH_VARIANT ?= cpu
 TORCH_VERSION ?= 2.13.0
 DOCKER_NET  ?= --network=host
 GPUS        ?=
+# --device of every run: auto (a GPU when torch sees one, else the CPU); with GPUS set, cuda, so an
+# image or venv whose torch cannot see the GPU stops with an error instead of training on the CPU
+DEVICE      ?= $(if $(GPUS),cuda,auto)
 CACHE_DIR   ?= $(HOME)/.cache/sleepbench
 LOCAL_WHEELS ?= /opt/wheels
 
@@ -37,6 +40,7 @@ help:  ## this list
 	@echo "           RESULTS=$(RESULTS) DATA_DIR=$(DATA_DIR) REAL_DIR=$(REAL_DIR) SUITE=$(SUITE) MODELS=$(MODELS)"
 	@echo "   docker: IMAGE=$(IMAGE) TORCH_VARIANT=$(TORCH_VARIANT) (cpu, or cu128 ... with GPUS=all)"
 	@echo "           DOCKER_NET=$(DOCKER_NET) CACHE_DIR=$(CACHE_DIR) LOCAL_WHEELS=$(LOCAL_WHEELS)"
+	@echo "   device: DEVICE=$(DEVICE) (auto, cpu, cuda, cuda:N; cuda when GPUS is set)"
 
 install: $(VENV)/.installed  ## create .venv and install sleepbench with its test extras
 
@@ -47,7 +51,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 quick: install  ## quick suite end to end on surrogate data (generated when absent), then its table
-	$(BIN)/sleepbench run --suite quick $(RUN_MODELS) --results $(RESULTS) --workers $(JOBS)
+	$(BIN)/sleepbench run --suite quick $(RUN_MODELS) --results $(RESULTS) --workers $(JOBS) --device $(DEVICE)
 	$(BIN)/sleepbench tables --results $(RESULTS) --protocol quick
 
 image:  ## build the Docker image IMAGE (torch TORCH_VARIANT; a torch wheel in LOCAL_WHEELS is used offline)
@@ -65,13 +69,13 @@ benchmark: image  ## SUITE (default full: Sleep-EDF-20 in DATA_DIR, fetched when
 	@if [ "$(SUITE)" != "quick" ] && [ "$$(find $(DATA_DIR) -name '*-PSG.edf' 2>/dev/null | head -1)" = "" ]; then \
 	  echo "$(DATA_DIR) holds no PSG: fetching Sleep-EDF-20 through MNE"; \
 	  $(DOCKER_RUN) data fetch --data-dir /data --subjects 0-19; fi
-	$(DOCKER_RUN) run --suite $(SUITE) $(RUN_MODELS) --data-dir /data --results /results --workers $(JOBS)
+	$(DOCKER_RUN) run --suite $(SUITE) $(RUN_MODELS) --data-dir /data --results /results --workers $(JOBS) --device $(DEVICE)
 	$(DOCKER_RUN) tables --results /results
 
 benchmark-local: install  ## the same as benchmark, in the local venv instead of Docker
 	@if [ "$(SUITE)" != "quick" ] && [ "$$(find $(DATA_DIR) -name '*-PSG.edf' 2>/dev/null | head -1)" = "" ]; then \
 	  $(BIN)/sleepbench data fetch --data-dir $(DATA_DIR) --subjects 0-19; fi
-	$(BIN)/sleepbench run --suite $(SUITE) $(RUN_MODELS) --data-dir $(DATA_DIR) --results $(RESULTS) --workers $(JOBS)
+	$(BIN)/sleepbench run --suite $(SUITE) $(RUN_MODELS) --data-dir $(DATA_DIR) --results $(RESULTS) --workers $(JOBS) --device $(DEVICE)
 	$(BIN)/sleepbench tables --results $(RESULTS)
 
 lock: install  ## rewrite requirements.lock (the image's pinned dependencies) from the venv
@@ -80,7 +84,7 @@ lock: install  ## rewrite requirements.lock (the image's pinned dependencies) fr
 	mv requirements.lock.new requirements.lock
 
 real-night: install  ## within-night sanity check on the real night SC4001E0 (REAL_DIR)
-	$(BIN)/sleepbench run --suite real-night $(RUN_MODELS) --data-dir $(REAL_DIR) --results $(RESULTS) --workers $(JOBS)
+	$(BIN)/sleepbench run --suite real-night $(RUN_MODELS) --data-dir $(REAL_DIR) --results $(RESULTS) --workers $(JOBS) --device $(DEVICE)
 	$(BIN)/sleepbench tables --results $(RESULTS) --protocol real-night
 
 surrogate: install  ## write the 20-subject surrogate dataset to SURROGATE_DIR and print its summary

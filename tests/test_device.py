@@ -118,3 +118,25 @@ def test_cli_says_when_cuda_is_asked_on_a_machine_without_it(capsys, tmp_path):
     assert main(["run", "--protocol", "quick", "--models", "majority", "--device", "cuda",
                  "--results", str(tmp_path), "--plan"]) == 2
     assert "no CUDA GPU is visible" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(__import__("shutil").which("make") is None, reason="GNU make is not installed")
+def test_make_benchmark_on_gpus_passes_the_device_to_docker_run():
+    """`make benchmark TORCH_VARIANT=cu128 GPUS=all` (dry run): the cu128 image is built, run with
+    --gpus all, and the suite asked for --device cuda (so a CPU-only image fails loudly)."""
+    import subprocess
+
+    from tests.conftest import REPO
+
+    def dry(*args):
+        out = subprocess.run(["make", "-n", "--no-print-directory", "-o", "install", "benchmark", *args],
+                             cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return [line for line in out.stdout.splitlines() if " run --suite " in line]
+
+    gpu = dry("TORCH_VARIANT=cu128", "GPUS=all")
+    assert gpu and all("--gpus all" in line and "sleepbench:cu128" in line
+                       and line.endswith("--device cuda") for line in gpu)
+    cpu = dry()
+    assert cpu and all("--gpus" not in line and line.endswith("--device auto") for line in cpu)
+    assert dry("DEVICE=cpu", "GPUS=all")[0].endswith("--device cpu")
