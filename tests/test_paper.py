@@ -26,8 +26,10 @@ from benchmark.registry import discover
 REPO = Path(__file__).resolve().parents[1]
 QUICK = load_protocol("quick")
 #: share of epochs predicted right on purpose, per model (the rest drawn at random)
-SKILL = {"majority": 0.0, "tinysleepnet": 0.7, "vivit": 0.8, "fin-vivit": 0.85, "yasa": 0.6}
-N_PARAMS = {"majority": 5, "tinysleepnet": 1_516_421, "vivit": 94_000, "fin-vivit": 120_000, "yasa": None}
+SKILL = {"majority": 0.0, "tinysleepnet": 0.7, "vivit": 0.8, "fin-vivit": 0.85, "yasa": 0.6,
+         "fin-vivit-entropy": 0.82}
+N_PARAMS = {"majority": 5, "tinysleepnet": 1_516_421, "vivit": 94_000, "fin-vivit": 120_000, "yasa": None,
+            "fin-vivit-entropy": 110_000}
 
 
 def write_fake_run(root: Path, model: str, seed: int, fold: int, n_trainable=None) -> None:
@@ -73,9 +75,11 @@ def write_fake_run(root: Path, model: str, seed: int, fold: int, n_trainable=Non
 
 
 def fake_results(root: Path, seeds=(0, 1)) -> Path:
-    """Quick-protocol records: four complete models over two seeds, and fin-vivit with one fold missing."""
+    """Quick-protocol records: five complete models over two seeds, and fin-vivit with one fold
+    missing. The quick suite declares fin-vivit - vivit (not computable: incomplete) and
+    fin-vivit-entropy - vivit (computed)."""
     folds = [f["fold"] for f in QUICK["folds"]]
-    for model in ("majority", "tinysleepnet", "vivit", "yasa"):
+    for model in ("majority", "tinysleepnet", "vivit", "yasa", "fin-vivit-entropy"):
         for s in seeds:
             for f in folds:
                 write_fake_run(root, model, s, f)
@@ -97,12 +101,12 @@ def test_main_table_is_compact_with_display_names_citations_and_units(table):
     assert r"ViViT~\cite{arnab2021vivit} (ref.)" in text
     assert r"TinySleepNet~\cite{supratak2020tinysleepnet}" in text
     assert r"FIN-ViViT~\cite{arnab2021vivit,sabasadiya2021fin}$^\dagger$" in text  # incomplete: flagged
-    assert "Incomplete, not comparable: FIN-ViViT (2/3 folds)" in text
+    assert "Not comparable (incomplete or flagged): FIN-ViViT (2/3 folds)" in text
     assert "Surrogate data" in text and "Params: trainable parameters in thousands" in text
     units = next(line for line in text.splitlines() if line.startswith(" & (\\%)"))
     assert units.count("&") == 9  # model, Acc, MF1, kappa, 5 per-class F1, params: 10 columns
     body = text.split("\\midrule\n")[1].split("\\bottomrule")[0].strip().splitlines()
-    assert len(body) == 5 and all(line.count("&") == 9 for line in body)
+    assert len(body) == 6 and all(line.count("&") == 9 for line in body)
     # parameters: trainable counts, one unit (thousands) for every row
     assert "& 1{,}516.4 \\\\" in text and "& 94.0 \\\\" in text and "& $<$0.1 \\\\" in text
     assert "& 26.0 \\\\" in text  # fin-vivit: its trainable count, not its total
@@ -116,14 +120,18 @@ def test_main_table_is_compact_with_display_names_citations_and_units(table):
 def test_stats_table_lists_the_contrasts(table):
     rows, declared = contrast_rows(table)
     text = stats_table_tex(table)
-    names = {(c["model"], c["versus"]) for c in rows}
-    if not declared:  # without declared contrasts: every complete model vs the reference
-        assert names == {("tinysleepnet", "vivit"), ("majority", "vivit"), ("yasa", "vivit")}
-        assert "not adjusted" in text
-    for c in rows:
-        if c["delta"] is not None:
-            assert f"{100 * c['delta']:+.1f}" in text
-    assert r"\cite{wilcoxon1945}" in text and "FIN-ViViT $-$" not in text
+    names = [(c["model"], c["versus"]) for c in rows]
+    # the quick suite's declared contrasts among the models with records, in its order
+    assert declared and names == [("fin-vivit", "vivit"), ("fin-vivit-entropy", "vivit")]
+    assert names == list(zip(table.contrasts["model"], table.contrasts["reference"]))
+    assert "Holm-adjusted over the 2 declared contrasts" in text and r"\cite{holm1979}" in text
+    # the incomplete model is not compared: its row says why instead of numbers
+    assert r"FIN-ViViT $-$ ViViT & \multicolumn{6}{l}{not compared (fin-vivit: 2/3 folds)}" in text
+    c = rows[1]
+    assert c["p_holm"] is not None and c["p_holm"] >= c["p"]
+    row = next(line for line in text.splitlines() if line.startswith("FIN-ViViT (entropy FIN) $-$ ViViT"))
+    assert f"{100 * c['delta']:+.1f}" in row and f"{c['p_holm']:.3f}" in row
+    assert r"\cite{wilcoxon1945}" in text
 
 
 def test_bibtex_covers_data_methods_statistics_and_sleepbench(table):
@@ -283,7 +291,7 @@ def test_figures_fit_a_column_or_a_page_with_stable_colours(table, tmp_path, mon
     # night's hypnogram)
     renderer = _renderer(f1)
     assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
-    assert "FIN-ViViT (incomplete: 2/3 folds)" in colour_of
+    assert any(k.startswith("FIN-ViViT (") and "2/3 folds" in k for k in colour_of), colour_of
     assert "FIN-ViViT" not in line_colours
 
     # confusion matrices: the title is clear of the colour bar
@@ -292,4 +300,4 @@ def test_figures_fit_a_column_or_a_page_with_stable_colours(table, tmp_path, mon
     title = conf._suptitle.get_window_extent(r)
     for a in conf.axes:  # the matrix and its colour bar
         assert not title.overlaps(a.get_tightbbox(r)), "title overlaps an axis or the colour bar"
-    assert "incomplete" in conf._suptitle.get_text()
+    assert "2/3 folds" in conf._suptitle.get_text()

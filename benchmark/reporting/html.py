@@ -24,6 +24,7 @@ import pandas as pd
 from datasets.sleep_edf import STAGES
 
 from .bibliography import cite_keys, display_name
+from .display import row_flag
 from .paper import contrast_rows, table_bibtex, trainable_params
 
 _CSS = """
@@ -76,8 +77,9 @@ def main_frame(table) -> tuple[pd.DataFrame, list[str]]:
     for _, r in table.frame.iterrows():
         n = int(r["seeds"])
         name = display_name(r["model"]) + (" (ref.)" if r["reference"] else "")
-        if not r["complete"]:
-            name += f" — incomplete: {r['folds_found_min']}/{r['folds_expected']} folds"
+        flag = row_flag(r)
+        if flag:
+            name += f" — not comparable: {flag}"
         k = r["kappa"]
         d = {"Model": name, "Entry": r["model"], "Acc (%)": _pct(r["accuracy"], r["accuracy_sd"], n),
              "MF1 (%)": _pct(r["macro_f1"], r["macro_f1_sd"], n),
@@ -87,7 +89,7 @@ def main_frame(table) -> tuple[pd.DataFrame, list[str]]:
         d["Params (k, trainable)"] = "—" if p is None or pd.isna(p) else ("<0.1" if p < 50 else f"{p / 1e3:,.1f}")
         d["Cite"] = ", ".join(cite_keys(r["model"]))
         rows.append(d)
-        classes.append("" if r["complete"] else "incomplete")
+        classes.append("incomplete" if flag else "")
     return pd.DataFrame(rows), classes
 
 

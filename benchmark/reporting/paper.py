@@ -22,6 +22,7 @@ import pandas as pd
 from datasets.sleep_edf import STAGES
 
 from .bibliography import STATS_KEYS, bibtex_for, cite_keys, display_name, keys_for
+from .display import row_flag
 from .formatting import tex
 
 PAPER_DIR = "paper"
@@ -70,7 +71,7 @@ def contrast_rows(table) -> tuple[list[dict], bool]:
         return [], False
     out = []
     for _, r in table.frame.iterrows():
-        if r["model"] == table.reference or pd.isna(r.get("delta_macro_f1")) or not r["complete"]:
+        if r["model"] == table.reference or pd.isna(r.get("delta_macro_f1")) or row_flag(r):
             continue
         out.append({"model": r["model"], "versus": table.reference, "n": r.get("n_pairs"),
                     "delta": r["delta_macro_f1"], "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high"),
@@ -142,14 +143,14 @@ def main_table_tex(table) -> str:
     rows = []
     for _, r in f.iterrows():
         n = int(r["seeds"])
-        cells = [_model_cell(r["model"], bool(r["reference"]), bool(r["complete"])),
+        cells = [_model_cell(r["model"], bool(r["reference"]), not row_flag(r)),
                  _pct(r["accuracy"], r["accuracy_sd"], n), _pct(r["macro_f1"], r["macro_f1_sd"], n),
                  _kappa(r["kappa"], r["kappa_sd"], n)]
         cells += [_pct(r[f"f1_{s}"]) for s in STAGES]
         cells.append(_thousands(params.get(r["model"])))
         rows.append(" & ".join(cells) + r" \\")
-    incomplete = [f"{tex(display_name(r['model']))} ({r['folds_found_min']}/{r['folds_expected']} folds)"
-                  for _, r in f.iterrows() if not r["complete"]]
+    incomplete = [f"{tex(display_name(r['model']))} ({tex(row_flag(r))})" for _, r in f.iterrows()
+                  if row_flag(r)]
     spread = (f"mean $\\pm$ sd over {seeds} seeds" if seeds > 1 else "one seed")
     caption = (
         f"Sleep staging on {_data_sentence(table)} "
@@ -158,7 +159,8 @@ def main_table_tex(table) -> str:
         f"{spread}; Acc, MF1 and F1 in \\%. Params: trainable parameters in thousands "
         f"(median over runs; -- when the entry trains none or does not report them)."
         + (f" (ref.): the reference of Table~\\ref{{tab:{table.protocol}-stats}}." if table.reference else "")
-        + (f" $^\\dagger$Incomplete, not comparable: {'; '.join(incomplete)}." if incomplete else ""))
+        + (f" $^\\dagger$Not comparable (incomplete or flagged): {'; '.join(incomplete)}."
+           if incomplete else ""))
     head1 = (r"Model & Acc & MF1 & $\kappa$ & \multicolumn{5}{c}{F1 per class (\%)} & Params \\")
     head2 = (r" & (\%) & (\%) & & " + " & ".join(STAGES) + r" & (k) \\")
     lines = [
