@@ -202,7 +202,9 @@ def fit_module(module: torch.nn.Module, train: EpochSet, valid: EpochSet, recipe
     # a module may ask for optimiser groups (e.g. FIN-ViViT: its FINs at a lower lr, no decay)
     groups = (module.param_groups(recipe.lr, recipe.weight_decay) if hasattr(module, "param_groups")
               else module.parameters())
-    opt = torch.optim.AdamW(groups, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    # ... and its optimiser class (default AdamW; vivit-origin: the origin's Adamax)
+    opt_class = getattr(module, "optimizer_class", torch.optim.AdamW)
+    opt = opt_class(groups, lr=recipe.lr, weight_decay=recipe.weight_decay)
     n_windows = len(windows(train, recipe.seq_len, rng))
     steps = -(-n_windows // recipe.batch_size)
     if recipe.steps_per_epoch:
