@@ -38,7 +38,10 @@ def learning_curves_figure(by_model: dict, path: Path, title: str, flags: dict |
     n = len(curves)
     cols = min(4, n)
     rows = -(-n // cols)
-    fig = Figure(figsize=(1.9 * cols + 0.4, 1.5 * rows + 0.6), layout="constrained")
+    from .bibliography import display_name
+    from .style import DPI, PAGE_IN, model_style
+
+    fig = Figure(figsize=(PAGE_IN, 1.45 * rows + 0.5), layout="constrained")  # a page wide
     axes = np.atleast_1d(fig.subplots(rows, cols, sharey=True, squeeze=False)).ravel()
     for ax, (model, runs) in zip(axes, curves.items()):
         longest = max(map(len, runs))
@@ -48,9 +51,9 @@ def learning_curves_figure(by_model: dict, path: Path, title: str, flags: dict |
             ax.plot(np.arange(1, len(run) + 1), run, lw=0.5, alpha=0.4, color="0.4")
         with np.errstate(all="ignore"):
             mean = np.nanmean(grid, axis=0)  # passes where some runs had stopped: mean of the others
-        ax.plot(np.arange(1, longest + 1), mean, lw=1.5, color="C0")
+        ax.plot(np.arange(1, longest + 1), mean, lw=1.5, color=model_style(model)["color"])
         flag = flags.get(model)
-        ax.set_title(model + (f"\n({flag})" if flag else ""), fontsize=7,
+        ax.set_title(display_name(model) + (f"\n({flag})" if flag else ""), fontsize=7,
                      color="#B00000" if flag else "black")
         ax.set_xlabel("pass", fontsize=6)
         ax.tick_params(labelsize=6)
@@ -60,6 +63,6 @@ def learning_curves_figure(by_model: dict, path: Path, title: str, flags: dict |
         ax.set_visible(False)
     for ax in axes[::cols]:
         ax.set_ylabel("validation MF1", fontsize=6)
-    fig.suptitle(f"{title}: learning curves (grey: each fold and seed; blue: their mean)", fontsize=8)
-    fig.savefig(path, dpi=150)
+    fig.suptitle(f"{title}: learning curves (grey: each fold and seed; colour: their mean)", fontsize=8)
+    fig.savefig(path, dpi=DPI)
     return path

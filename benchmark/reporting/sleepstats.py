@@ -156,7 +156,11 @@ def bland_altman_figures(st: SleepStatsTable, out_dir: Path) -> list[Path]:
     tag = "SURROGATE data - " if st.title.startswith("[SURROGATE") else ""
     paths = []
     for name in ss.STAT_NAMES:
-        fig = Figure(figsize=(4.2 * len(models), 3.6), layout="constrained")
+        from .bibliography import display_name
+        from .style import COLUMN_IN, DPI, PAGE_IN, model_style
+
+        # one column for one model, a page width for two; legends below the axes, off the data
+        fig = Figure(figsize=(COLUMN_IN if len(models) == 1 else PAGE_IN, 3.2), layout="constrained")
         axes = fig.subplots(1, len(models), squeeze=False)[0]
         for ax, model in zip(axes, models):
             pairs = ss.night_pairs(st.nights, model, name)
@@ -167,7 +171,8 @@ def bland_altman_figures(st: SleepStatsTable, out_dir: Path) -> list[Path]:
             else:
                 r = row.iloc[0]
                 mean = (pairs["true"] + pairs["pred"]) / 2
-                ax.scatter(mean, pairs["pred"] - pairs["true"], s=14, alpha=0.8)
+                ax.scatter(mean, pairs["pred"] - pairs["true"], s=10, alpha=0.8,
+                           color=model_style(model)["color"])
                 ax.axhline(r["bias"], color="C3", label=f"bias {r['bias']:+.1f}")
                 if pd.notna(r["loa_low"]):
                     for v in (r["loa_low"], r["loa_high"]):
@@ -175,15 +180,16 @@ def bland_altman_figures(st: SleepStatsTable, out_dir: Path) -> list[Path]:
                     ax.plot([], [], color="C3", ls="--", lw=0.9,
                             label=f"LoA [{r['loa_low']:+.1f}, {r['loa_high']:+.1f}]")
                 ax.axhline(0, color="0.6", lw=0.6)
-                ax.legend(fontsize=7, loc="best")
+                ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncols=2,
+                          frameon=False)
             unit = ss.UNITS[name]
             ax.set_xlabel(f"mean of true and predicted ({unit})")
             ax.set_ylabel(f"predicted - true ({unit})")
             role = "reference" if model == st.reference else "best"
-            ax.set_title(f"{model} ({role})", fontsize=9)
+            ax.set_title(f"{display_name(model)} ({role})", fontsize=8)
         fig.suptitle(f"{tag}{st.protocol}: {name}", fontsize=10)
         path = out_dir / f"bland-altman-{_safe(name)}.png"
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=DPI)
         paths.append(path)
     return paths
 
