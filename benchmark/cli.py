@@ -267,8 +267,12 @@ def cmd_report(args) -> int:
     pages = [p for p in paths if p.suffix == ".html"]
     if not pages:
         raise ValueError(f"no run records under {Path(args.results) / 'runs'}: nothing to report")
+    for p in pages:  # the tables, as `sleepbench tables` prints them; the pages' paths after
+        md = p.with_suffix(".md")
+        if md.is_file():
+            print(md.read_text())
     for p in pages:
-        print(p)
+        print(f"results page: {p}", file=sys.stderr)
     paper = sorted({str(p.parent) for p in paths if p.parent.name == "paper"})
     print(f"wrote {len(paths)} file(s): {len(pages)} page(s), LaTeX tables and BibTeX in "
           f"{', '.join(paper)}", file=sys.stderr)
