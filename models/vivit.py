@@ -8,9 +8,11 @@ embedding (their Fig. 3) is an ``nn.Conv3d`` whose kernel equals its stride.
 Differences from the project this benchmark re-implements (kept on purpose): the whole 30-s epoch
 is used (the origin fed only its first 20 s), and inputs are never min-max scaled per epoch (that
 erases amplitude, i.e. the > 75 µV slow-wave criterion of N3). The module takes raw µV and computes
-a fixed log-power spectrogram (µV²/Hz, log10 with a fixed offset, then a fixed affine map by two
-constants), so scaling the signal by ``a`` shifts every feature by the same ``2 log10(a) /
-log_std``: amplitude stays visible to the network.
+a log-power spectrogram (µV²/Hz, log10 with an offset, then an affine map), so scaling the signal
+by ``a`` shifts every feature by the same ``2 log10(a) / log_std``: amplitude stays visible to the
+network. The offset and the affine map are **fitted by each entry on its fold's training epochs**
+(:func:`fit_input_scaling`, stored as the fitted attribute ``input_scaling_``), never constants
+chosen on a recording: the test subjects do not influence them.
 
 Two layouts of the "video" (see :class:`ViViTModule`):
 
@@ -40,14 +42,17 @@ POOLS = ("mean", "cls")
 #: Default tubelet (frames t, frequency bins f, STFT time steps tau) per layout.
 DEFAULT_TUBELET = {"context": (1, 20, 5), "seed": (2, 19, 5)}
 
-#: Fixed feature normalisation: (log10(PSD + LOG_OFFSET) - LOG_MEAN) / LOG_STD, PSD in µV²/Hz.
-#: LOG_MEAN / LOG_STD are round numbers near the mean / sd of log10 PSD (0.5-30 Hz, 2-s frames) of
-#: EEG Fpz-Cz over the real night SC4001E0, all stages pooled (-0.43 and 1.1); constants, never
-#: fitted per epoch or per batch. LOG_OFFSET (µV²/Hz) only floors near-zero periodogram values
-#: (about 1 % of the bins of that night lie below 10**-2.5 µV²/Hz).
+#: Placeholder spectrogram scaling of a module built outside an entry (unit tests, speed
+#: benchmarks): log10(PSD + LOG_OFFSET) unshifted and unscaled. Entries never use it: they fit the
+#: three numbers on each fold's training data (:func:`fit_input_scaling`).
 LOG_OFFSET = 1e-3
-LOG_MEAN = -0.5
+LOG_MEAN = 0.0
 LOG_STD = 1.0
+#: Quantile of the training PSD bins used as the log offset: it only floors the near-zero
+#: periodogram values (the smallest 1 % of the bins), so log10 never sees 0.
+OFFSET_QUANTILE = 0.01
+#: Training epochs (evenly spaced) the scaling is fitted on: plenty for three numbers.
+SCALING_EPOCHS = 2000
 
 
 class LogSpectrogram(nn.Module):
@@ -84,6 +89,17 @@ class LogSpectrogram(nn.Module):
 
     def n_frames(self, n: int) -> int:
         return (n + 2 * self.pad - self.n_fft) // self.hop + 1
+
+    def psd(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` [..., n] µV -> one-sided PSD [..., n_freqs, n_frames] µV²/Hz (no log, no scaling)."""
+        lead, n = x.shape[:-1], x.shape[-1]
+        x = x.reshape(-1, n).float()
+        if self.pad:
+            x = F.pad(x[:, None], (self.pad, self.pad), mode="reflect")[:, 0]
+        spec = torch.stft(x, self.n_fft, self.hop, window=self.window, center=False,
+                          return_complex=True)[:, self.k_lo:self.k_hi]
+        power = spec.real.square().add_(spec.imag.square()).mul_(self.psd_scale)
+        return power.reshape(*lead, self.n_freqs, power.shape[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead, n = x.shape[:-1], x.shape[-1]
@@ -239,6 +255,16 @@ class ViViTModule(nn.Module):
         spec = self.spectrogram(x[..., self.window_index])               # [B, L, C, 12, F, T]
         return spec.reshape(b * length, c, *spec.shape[-3:])
 
+    def frame_signals(self, x: torch.Tensor) -> torch.Tensor:
+        """Epochs [..., n] -> what the spectrogram is taken of: the epoch (context) or its 12
+        windows [..., 12, win] (seed)."""
+        return x if self.layout == "context" else x[..., self.window_index]
+
+    def set_input_scaling(self, log_offset: float, log_mean: float, log_std: float) -> None:
+        """Use a fitted spectrogram scaling (see :func:`fit_input_scaling`)."""
+        spec = self.spectrogram
+        spec.log_offset, spec.log_mean, spec.log_std = float(log_offset), float(log_mean), float(log_std)
+
     def _pad_video(self, v: torch.Tensor) -> torch.Tensor:
         t, f, tau = self.tubelet
         fr, nf, nt = v.shape[-3:]
@@ -306,6 +332,34 @@ class ViViTModule(nn.Module):
         return self.head(self.head_dropout(z))
 
 
+def fit_input_scaling(module: ViViTModule, x: np.ndarray, n_epochs: int = SCALING_EPOCHS) -> dict:
+    """The spectrogram scaling of ``module`` fitted on training epochs ``x`` [n, C, n_samples] µV.
+
+    On up to ``n_epochs`` evenly spaced epochs (all channels pooled), with the module's own STFT:
+    ``log_offset`` = the :data:`OFFSET_QUANTILE` quantile of the PSD bins (floors near-zero
+    periodogram values), then ``log_mean`` / ``log_std`` = mean and sd of ``log10(PSD +
+    log_offset)``: the trunk then sees features of mean 0 and sd 1 on its training data. Only the
+    training epochs are used, so the scaling cannot depend on a test subject.
+
+    Returns
+    -------
+    dict
+        ``{"log_offset", "log_mean", "log_std"}`` (floats), as :meth:`ViViTModule.set_input_scaling`
+        takes them.
+    """
+    if len(x) == 0:
+        raise ValueError("cannot fit the spectrogram scaling on an empty training set")
+    idx = np.unique(np.round(np.linspace(0, len(x) - 1, min(len(x), n_epochs))).astype(np.int64))
+    with torch.no_grad():
+        psd = module.spectrogram.psd(module.frame_signals(torch.from_numpy(np.asarray(x[idx], np.float32))))
+    psd = psd.double().numpy().ravel()
+    offset = float(np.quantile(psd, OFFSET_QUANTILE))
+    if not offset > 0:  # flat training data: fall back on the placeholder floor
+        offset = LOG_OFFSET
+    z = np.log10(psd + offset)
+    return {"log_offset": offset, "log_mean": float(z.mean()), "log_std": float(max(z.std(), 1e-6))}
+
+
 # --- entries ---------------------------------------------------------------------------------------
 
 #: Entry parameters that configure the module (the rest are the recipe and the seed).
@@ -326,9 +380,22 @@ class _ViViTBase(DeepEntry):
         return {k: params[k] for k in MODULE_PARAMS if k in params}
 
     def build_vivit(self, n_channels: int, n_samples: int, extra_dim: int = 0) -> ViViTModule:
-        """A :class:`ViViTModule` for epochs of ``n_samples`` (30 s, so sfreq = n_samples / 30)."""
-        return ViViTModule(n_channels, n_samples, sfreq=n_samples / 30.0, extra_dim=extra_dim,
-                           **self.vivit_kwargs())
+        """A :class:`ViViTModule` for epochs of ``n_samples`` (30 s, so sfreq = n_samples / 30),
+        with the spectrogram scaling fitted by :meth:`fit` (the placeholder before any fit)."""
+        module = ViViTModule(n_channels, n_samples, sfreq=n_samples / 30.0, extra_dim=extra_dim,
+                             **self.vivit_kwargs())
+        scaling = getattr(self, "input_scaling_", None)
+        if scaling is not None:
+            module.set_input_scaling(**scaling)
+        return module
+
+    def fit(self, train, valid):
+        """Fit the spectrogram scaling on ``train`` (:func:`fit_input_scaling`), then train."""
+        self.input_scaling_ = None
+        probe = ViViTModule(train.x.shape[1], train.x.shape[2], sfreq=train.x.shape[2] / 30.0,
+                            **self.vivit_kwargs())
+        self.input_scaling_ = fit_input_scaling(probe, train.x)
+        return super().fit(train, valid)
 
     def build_module(self, n_channels: int, n_samples: int) -> nn.Module:
         return self.build_vivit(n_channels, n_samples)

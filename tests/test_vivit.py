@@ -183,3 +183,44 @@ def test_short_fit_beats_chance_on_surrogate(small_surrogate, tmp_path, name, ba
     pred = entry.predict(test)
     f1, acc = macro_f1(test.y, pred), float(np.mean(pred == test.y))
     assert f1 > 0.3, (f1, acc)  # chance macro-F1 is <= 0.2
+
+
+# --- input scaling: fitted on the fold's training epochs, never on a test night ----------------------
+
+@pytest.mark.parametrize("name", ["vivit", "vivit-seed"])
+def test_input_scaling_is_fitted_on_the_training_data_only(name):
+    """The spectrogram scaling is a fitted attribute computed from ``train`` alone: changing the
+    test subject's signals (here: scaled x10 and shifted in spectrum) leaves it unchanged; changing
+    the training data changes it; and on the training data the features come out standardised."""
+    from models.vivit import fit_input_scaling
+
+    train, valid = synthetic_set(2, 40, seed=1), synthetic_set(1, 20, seed=2)
+    test = synthetic_set(1, 20, seed=3)
+    recipe = dict(max_epochs=1, steps_per_epoch=1)
+    a = make_entry(name, seed=0, params=recipe).fit(train, valid)
+    a.predict_proba(test)
+    scaling = dict(a.input_scaling_)
+    assert set(scaling) == {"log_offset", "log_mean", "log_std"} and scaling["log_offset"] > 0
+    test.x[:] = 10 * np.roll(test.x, 7, axis=-1) + 3.0     # the test subject's signals change
+    b = make_entry(name, seed=0, params=recipe).fit(train, valid)
+    b.predict_proba(test)
+    assert b.input_scaling_ == scaling
+    spec = b.module_.spectrogram
+    assert (spec.log_offset, spec.log_mean, spec.log_std) == tuple(scaling[k] for k in
+                                                                   ("log_offset", "log_mean", "log_std"))
+    louder = make_entry(name, seed=0, params=recipe).fit(_scaled(train, 4.0), valid)
+    assert louder.input_scaling_["log_mean"] == pytest.approx(scaling["log_mean"] + math.log10(16.0), abs=0.05)
+    probe = b.module_
+    with torch.no_grad():
+        x = torch.from_numpy(train.x)                      # 80 epochs: every one the fit saw
+        v = probe.video(x.reshape(8, 10, 1, -1) if name == "vivit" else x[:, None])
+    assert abs(float(v.mean())) < 0.01 and abs(float(v.std()) - 1) < 0.01
+    assert fit_input_scaling(probe, train.x) == scaling
+
+
+def _scaled(epoch_set, gain):
+    import copy
+
+    out = copy.deepcopy(epoch_set)
+    out.x[:] = out.x * gain
+    return out
