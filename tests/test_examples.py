@@ -170,3 +170,16 @@ def test_example_suite_is_valid(monkeypatch):
     for name, params in suite["models"].items():  # every override is a parameter of the entry
         assert make_entry(name, 0, params).get_params()["seed"] == 0
     assert ("example-small-cnn", "majority") in suite["contrasts"]
+
+
+def test_new_entry_default_layout_is_models_and_tests(tmp_path):
+    from benchmark.scaffold import write_entry
+
+    entry, test = write_entry("layout-check", "classic", repo=tmp_path)
+    assert entry == tmp_path / "models" / "layout_check.py"
+    assert test == tmp_path / "tests" / "test_entry_layout_check.py"
+    text = test.read_text()
+    assert "PLUGIN = []" in text  # models/ is discovered without SLEEPBENCH_PLUGINS
+    assert 'make_entry(\'layout-check\'' in text and "class LayoutCheck(Entry)" in entry.read_text()
+    compile(entry.read_text(), str(entry), "exec")
+    compile(text, str(test), "exec")
