@@ -125,7 +125,8 @@ def cmd_surrogate(args) -> int:
 
     spec = SurrogateSpec(subjects=args.subjects, nights=args.nights, hours=args.hours,
                          seed=args.seed,
-                         hypnogram_dir=str(args.hypnograms) if args.hypnograms else None)
+                         hypnogram_dir=str(args.hypnograms) if args.hypnograms else None,
+                         telemetry_subjects=args.telemetry_subjects)
     manifest = generate(args.out, spec, n_jobs=args.jobs)
     size = sum(p.stat().st_size for p in Path(args.out).rglob("*.edf"))
     real = sum(v != "markov" for v in manifest["stages_source"].values())
@@ -339,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--hypnograms", type=Path, default=None,
                    help="folder of real *-Hypnogram.edf files to use as stage sequences")
+    p.add_argument("--telemetry-subjects", type=int, default=0,
+                   help="also write both nights of telemetry subjects 0..N-1 in the ST layout")
     p.add_argument("--out", type=Path, default=DEFAULT_SURROGATE_DIR)
     p.add_argument("--jobs", type=int, default=1)
     p.set_defaults(func=cmd_surrogate)
