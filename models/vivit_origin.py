@@ -171,7 +171,7 @@ class ViViTOrigin(DeepEntry):
                  max_epochs: int = 15, batch_size: int = 32, lr: float = 1e-3,
                  weight_decay: float = 0.0, patience: int = 4, class_weight: bool = False,
                  schedule: str = "constant", steps_per_epoch: int | None = None,
-                 max_train_seconds: float | None = None, seq_len: int = 1):
+                 max_train_seconds: float | None = None):
         self.seed = seed
         self.truncate = truncate
         self.d_model = d_model
@@ -189,7 +189,6 @@ class ViViTOrigin(DeepEntry):
         self.schedule = schedule
         self.steps_per_epoch = steps_per_epoch
         self.max_train_seconds = max_train_seconds
-        self.seq_len = seq_len
 
     def build_trunk(self, n_channels: int, n_samples: int, extra_dim: int = 0) -> ViViTOriginModule:
         return _OriginTrunk(n_channels, n_samples, truncate=self.truncate, d_model=self.d_model,
@@ -201,6 +200,7 @@ class ViViTOrigin(DeepEntry):
         return self.build_trunk(n_channels, n_samples)
 
     def predict_proba(self, data) -> np.ndarray:
+        # one epoch per window (seq_len 1, the recipe's default): the origin classifies epochs alone
         with torch.inference_mode():
             return predict_module(self.module_, data, self.recipe().seq_len, batch_size=64)
 
@@ -221,13 +221,12 @@ class FINViViTOrigin(FINReportMixin, ViViTOrigin):
                  dropout: float = 0.1, max_epochs: int = 15, batch_size: int = 32, lr: float = 1e-3,
                  weight_decay: float = 0.0, patience: int = 4, class_weight: bool = False,
                  schedule: str = "constant", steps_per_epoch: int | None = None,
-                 max_train_seconds: float | None = None, seq_len: int = 1):
+                 max_train_seconds: float | None = None):
         super().__init__(seed=seed, truncate=truncate, d_model=d_model, depth=depth, heads=heads,
                          mlp=mlp, tubelet=tubelet, dropout=dropout, max_epochs=max_epochs,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, patience=patience,
                          class_weight=class_weight, schedule=schedule,
-                         steps_per_epoch=steps_per_epoch, max_train_seconds=max_train_seconds,
-                         seq_len=seq_len)
+                         steps_per_epoch=steps_per_epoch, max_train_seconds=max_train_seconds)
         self.fins = fins
         self.pretrained = pretrained
         self.fin_config = fin_config
