@@ -6,7 +6,8 @@ recordings, and writes one record atomically.
 
 A rerun skips jobs whose record carries the same config hash (:mod:`benchmark.identity`: resolved
 parameters, code, preprocessing, data, device type); a record whose code, data or preprocessing
-changed is redone. A record made with *other resolved parameters* is never replaced silently:
+changed is redone (a default changed in the code is a code change). A record made by the same
+code with *other resolved parameters* (or on another device type) is never replaced silently:
 :func:`run` refuses with :class:`ConfigConflict`, naming the differing parameters, unless ``force``
 (which redoes the job).
 """
@@ -27,7 +28,8 @@ from datasets.cache import file_lock
 
 from .device import current_device, device_info, use_device
 from .executors import make_executor
-from .identity import HARNESS_VERSION, config_hash, jsonable, params_diff, run_identity  # noqa: F401
+from .identity import (HARNESS_VERSION, code_identity, config_hash, jsonable,  # noqa: F401
+                       params_diff, run_identity)
 from .metrics import epoch_metrics, grouped_metrics
 from .protocol_data import open_protocol_data
 from .protocols import load_protocol
@@ -76,16 +78,22 @@ class ConfigConflict(ValueError):
 def conflict(job: Job, entry=None, device_type: str | None = None) -> str | None:
     """Why ``job`` must not silently replace the record at its path, or None when it may.
 
-    It may when there is no record, or the record was made with the same resolved parameters
-    (``get_params()`` of the entry as constructed) on the same device type (``device_type``, when
-    known); then a changed code hash, preprocessing or data just makes the record stale and the
-    job redoes it.
+    It may when there is no record; when the record was made by other code (its code hash
+    differs, or it predates code hashes: the record is stale, and a changed default is part of the
+    code); or when it was made with the same resolved parameters (``get_params()`` of the entry as
+    constructed) on the same device type (``device_type``, when known), so that only the
+    preprocessing or data changed. It may not when the same code ran with other settings: that is
+    another experiment, e.g. ``run --protocol P --models m`` (the entry's defaults) over a suite's
+    records.
     """
     js, _ = record_paths(job.results_dir, job.protocol, job.model, job.seed, job.fold)
     record = read_record(js)
     if record is None:
         return None
     entry = entry if entry is not None else make_entry(job.model, job.seed, job.params)
+    old_code = (record.get("identity") or {}).get("code_hash")
+    if old_code != code_identity(entry)["hash"]:
+        return None
     diff = params_diff(record.get("model", {}).get("params", {}), jsonable(entry.get_params()))
     old_device = (record.get("environment", {}).get("device") or {}).get("type", "cpu")
     if device_type is not None and device_type != old_device:

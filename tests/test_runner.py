@@ -182,3 +182,15 @@ def test_cli_run_suite_models_uses_the_suite_budget_and_refuses_other_settings(t
     assert main(["run", "--protocol", "quick", "--models", "toy-prior", *common]) == 2
     err = capsys.readouterr().err
     assert "other resolved parameters" in err and "sleep_s" in err and "--force" in err
+
+
+def test_a_changed_default_with_changed_code_is_redone_not_refused(toy_plugin, quick_cache, tmp_path,
+                                                                    monkeypatch):
+    import benchmark.identity as identity
+
+    _run(tmp_path, quick_cache, {"toy-prior": {"sleep_s": 0.01}})
+    real = identity._code_identity_of
+    # the entry's code changed (e.g. its default sleep_s edited): the records are stale, not rivals
+    monkeypatch.setattr(identity, "_code_identity_of", lambda cls: ("1" * 64, real(cls)[1]))
+    results = _run(tmp_path, quick_cache, ["toy-prior"])
+    assert [r.status for r in results] == ["done"] * 3

@@ -58,7 +58,7 @@ def column_notes(unit: str, ref: str | None, frame: pd.DataFrame, contrasts: pd.
             "signed-rank test" + ("; p (exact): two-sided exact sign-flip permutation test of the mean "
                                   f"(all 2^n sign flips, shown for n < {EXACT_MAX_N})" if exact else "")
             + "; d_z: Cohen's d_z = mean / sd of the paired differences. Uncorrected for multiple comparisons"
-            + ("; the declared contrasts below are Holm-adjusted." if contrasts is not None else "."))
+            + ("; the declared contrasts (Contrasts block) are Holm-adjusted." if contrasts is not None else "."))
     if contrasts is not None:
         notes.append("Contrasts: the comparisons the suite declares, each model minus its reference, as "
                      "above; p (Holm): Holm's step-down adjustment (statsmodels multipletests) over the "
