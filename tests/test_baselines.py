@@ -104,37 +104,100 @@ def test_tinysleepnet_module_shapes():
     out = mod(torch.zeros(3, 4, 2, N_SAMPLES))
     assert tuple(out.shape) == (3, 4, 5)
     assert mod.lstm.input_size == 16 * 128  # 3000 -> 500 -> 63 -> 63 -> 16 (TF "SAME" padding)
+    assert torch.all(mod.lstm.bias_ih_l0[128:256] + mod.lstm.bias_hh_l0[128:256] == 1.0)  # forget bias
+
+
+def test_tinysleepnet_defaults_follow_the_paper():
+    """Supratak & Guo 2020: Adam lr 1e-4, class weights [1, 1.5, 1, 1, 1], sequences of 20 epochs,
+    batches of 15, shift and skip augmentation; no wall-clock budget."""
+    p = make("tinysleepnet").get_params()
+    assert p["lr"] == 1e-4 and p["seq_len"] == 20 and p["batch_size"] == 15
+    assert tuple(p["class_weights"]) == (1.0, 1.5, 1.0, 1.0, 1.0)
+    assert p["augment_shift"] == 0.1 and p["augment_skip"] == 5
+    assert p["max_train_seconds"] is None and p["steps_per_epoch"] is None
+    assert p["max_epochs"] == 200 and p["patience"] == 50  # the authors' config
+
+
+def test_tinysleepnet_state_is_carried_across_a_night():
+    """Feeding a night as consecutive sequences with the state carried (training) equals running it
+    whole (prediction); a fresh state at the second sequence (no carry) does not."""
+    import torch
+
+    from baselines.tinysleepnet import TinySleepNetModule
+
+    torch.manual_seed(0)
+    mod = TinySleepNetModule(1, N_SAMPLES).eval()
+    night = torch.from_numpy(synthetic_recording(40, seed=4).x)
+    with torch.no_grad():
+        whole = mod.predict_night(night)
+        first, state = mod.forward_stateful(night[None, :20])
+        second, _ = mod.forward_stateful(night[None, 20:], state)
+        fresh = mod(night[None, 20:])[0]
+    np.testing.assert_allclose(torch.cat([first[0], second[0]]).numpy(), whole.numpy(), atol=1e-5)
+    assert not np.allclose(fresh.numpy(), whole[20:].numpy(), atol=1e-3)
+    # a padded (masked) tail changes nothing before it: the LSTM runs forward in time
+    padded = torch.cat([night[None, 20:30], torch.zeros(1, 10, 1, N_SAMPLES)], dim=1)
+    mask = torch.tensor([[True] * 10 + [False] * 10])
+    with torch.no_grad():
+        out, _ = mod.forward_stateful(padded, state, mask)
+    np.testing.assert_allclose(out[0, :10].numpy(), whole[20:30].numpy(), atol=1e-5)
+
+
+def test_tinysleepnet_signal_shift_moves_the_whole_night():
+    """The shift augmentation equals rolling the night's continuous signal (the authors' np.roll)
+    away from the wrapped edge epoch."""
+    from baselines.tinysleepnet import _shifted
+
+    x = np.random.default_rng(0).normal(size=(6, 2, 50)).astype(np.float32)
+    cont = x.transpose(1, 0, 2).reshape(2, -1)
+    for shift in (7, -7, 49, -49):
+        rolled = np.roll(cont, shift, axis=1).reshape(2, 6, 50).transpose(1, 0, 2)
+        e0, e1 = (1, 6) if shift > 0 else (0, 5)
+        np.testing.assert_array_equal(_shifted(x, e0, e1, shift), rolled[e0:e1])
+        np.testing.assert_array_equal(_shifted(x, 2, 4, shift), rolled[2:4])
+    np.testing.assert_array_equal(_shifted(x, 0, 6, 0), x)
 
 
 def test_tinysleepnet_is_deterministic(syn):
     train, valid, test = syn
     params = dict(seed=0, max_epochs=2, steps_per_epoch=2, batch_size=4, seq_len=10,
-                  max_train_seconds=None, bn_calibration_epochs=64)
+                  bn_calibration_epochs=64)
     runs = [make("tinysleepnet", **params).fit(train, valid).predict_proba(test) for _ in range(2)]
     check_proba(runs[0], len(test))
     assert np.array_equal(runs[0], runs[1])
 
 
-def test_tinysleepnet_learns_a_few_steps():
-    import torch
+def test_tinysleepnet_pass_covers_every_night_statefully():
+    """One pass: nights in batches of ``batch_size``, each as consecutive sequences, so a pass takes
+    sum over batches of ceil(longest night / seq_len) steps; the report says so."""
+    train = EpochSet([synthetic_recording(n, seed=10 + i) for i, n in enumerate((50, 30, 45))],
+                     SFREQ, ("EEG Fpz-Cz",))
+    valid = synthetic_set(1, 30, seed=2)
+    m = make("tinysleepnet", seed=0, max_epochs=2, patience=5, batch_size=2, seq_len=10,
+             augment_skip=1, augment_shift=0.0, bn_calibration_epochs=0).fit(train, valid)
+    training = m.report(valid)["training"]
+    # batches {2 nights} + {1 night}; sizes depend on the shuffle, but without augmentation the
+    # step count is sum of ceil(longest/10) over the two batches: 5+3, 5+5 or 5+4 steps
+    assert training["budget"] == {"max_epochs": 2, "steps_per_epoch": 5 + 5, "batch_size": 2,
+                                  "seq_len": 10}
+    assert training["passes_run"] == 2 and training["validation"] == "valid"
+    assert 2 * 8 <= training["steps_run"] <= 2 * 10
 
-    from benchmark.training import predict_module, seed_everything
 
+def test_tinysleepnet_learns():
     train, valid, test = synthetic_set(4, 150, seed=11), synthetic_set(1, 120, seed=2), synthetic_set(2, 120, seed=3)
-    m = make("tinysleepnet", seed=0, max_epochs=5, steps_per_epoch=8, batch_size=8, seq_len=10,
-             lr=2e-3, max_train_seconds=None, patience=10).fit(train, valid)
+    m = make("tinysleepnet", seed=0, max_epochs=6, batch_size=4, seq_len=10, lr=1e-3,
+             patience=10).fit(train, valid)
     assert m.n_params() > 1_000_000
     assert m.module_.calibration is None and not m.module_.training
     losses = [h["loss"] for h in m.training_["history"]]
     assert losses[-1] < losses[0]
+    assert macro_f1(test.y, m.predict(test)) > 0.5
+    seed_everything = __import__("benchmark.training", fromlist=["seed_everything"]).seed_everything
     seed_everything(0)  # the same initial weights as the trained model's
-    untrained = m.build_module(1, N_SAMPLES)
-    f1_0 = macro_f1(test.y, predict_module(untrained, test, 10).argmax(1))
-    f1_1 = macro_f1(test.y, m.predict(test))
-    assert f1_1 > f1_0 + 0.2, (f1_0, f1_1)
-    with torch.no_grad():  # predictions do not depend on the batch they are computed in
-        x = torch.from_numpy(test.x[:20].reshape(2, 10, 1, N_SAMPLES))
-        np.testing.assert_allclose(m.module_(x)[:1].numpy(), m.module_(x[:1]).numpy(), atol=1e-5)
+    untrained = make("tinysleepnet", seed=0)
+    untrained.module_ = untrained.build_module(1, N_SAMPLES)
+    assert macro_f1(test.y, untrained.predict(test)) < macro_f1(test.y, m.predict(test)) - 0.2
 
 
 # --- yasa ------------------------------------------------------------------------------------------

@@ -121,3 +121,27 @@ def test_no_validation_data_trains_the_full_budget_without_early_stopping():
     assert training["validation"] == "none"
     assert training["passes_run"] == 5 and training["best_pass"] == 5  # full budget, final weights
     assert all(h["val_macro_f1"] is None for h in training["history"])
+
+
+# --- one budget rule per suite ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("suite", available())
+def test_suite_states_one_budget_rule_for_every_deep_entry(suite):
+    """Budgets follow from the suite's rule (P passes, patience K), not from numbers per model: every
+    deep entry gets the same passes and patience, and no cap on steps per pass, so a pass is one
+    look at every training epoch whatever the entry's batch and sequence length."""
+    from benchmark.registry import make_entry
+
+    s = load_suite(suite)
+    assert s.get("budget_rule"), f"suite {suite} does not state its budget rule"
+    entries = discover()
+    budgets = {}
+    for model, params in s["models"].items():
+        if entries[model].kind != "deep":
+            continue
+        recipe = make_entry(model, 0, params).recipe()
+        assert recipe.steps_per_epoch is None, f"{suite}: {model} caps steps per pass"
+        assert recipe.max_train_seconds is None
+        budgets[model] = (recipe.max_epochs, recipe.patience)
+    assert "tinysleepnet" in budgets and "vivit" in budgets
+    assert len(set(budgets.values())) == 1, f"{suite}: budgets differ between deep entries: {budgets}"
