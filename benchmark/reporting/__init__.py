@@ -10,7 +10,9 @@ Modules, by responsibility:
 * :mod:`.entry_reports` - training budgets, passes and FIN imitation from ``entry_report``;
 * :mod:`.learning_curves` - validation macro-F1 per pass, per deep entry;
 * :mod:`.display`, :mod:`.markdown`, :mod:`.latex`, :mod:`.formatting` - renderings;
-* :mod:`.figures` - PNG figures beside the tables.
+* :mod:`.figures` - PNG figures beside the tables;
+* :mod:`.sleepstats` - the sleep-statistics agreement table and Bland-Altman figures
+  (``<protocol>-sleepstats.*``, numbers from :mod:`benchmark.sleepstats`).
 """
 
 from .records import MixedRecordsError, Run, check_consistent, load_records
