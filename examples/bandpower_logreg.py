@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 from benchmark.epochs import N_CLASSES
 from benchmark.registry import Entry, register
+from benchmark.reporting.bibliography import BIBTEX
 
 #: AASM-style EEG bands (Hz): delta, theta, alpha, sigma (spindles), beta.
 BANDS = ((0.5, 4.0), (4.0, 8.0), (8.0, 12.0), (12.0, 16.0), (16.0, 30.0))
@@ -53,6 +54,11 @@ class BandpowerLogReg(Entry):
     seed : int
         ``random_state`` of the solver (it is deterministic anyway; kept for the interface).
     """
+
+    #: how tables, figures and the paper export name this entry, and what they cite for it
+    #: (key -> BibTeX; ``sleepbench cite`` prints it, the LaTeX tables \cite it)
+    display_name = "Band power + logistic regression"
+    cite = {"pedregosa2011sklearn": BIBTEX["pedregosa2011sklearn"]}
 
     def __init__(self, C: float = 1.0, class_weight: str | None = "balanced", seed: int = 0):
         self.C = C

@@ -80,6 +80,9 @@ class SmallCNN(DeepEntry):
         Fixes initialisation, batch order and dropout (deterministic on CPU).
     """
 
+    #: how tables, figures and the paper export name this entry (no paper to cite: no ``cite``)
+    display_name = "Small CNN (example)"
+
     def __init__(self, filters: int = 16, dropout: float = 0.25, scale_uv: float = 50.0,
                  max_epochs: int = 8, batch_size: int = 64, steps_per_epoch: int | None = 20,
                  lr: float = 2e-3, patience: int = 3, seed: int = 0):

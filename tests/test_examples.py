@@ -51,6 +51,10 @@ def test_classic_example_fits_and_beats_chance(data):
     proba = entry.fit(train, valid).predict_proba(test)
     assert proba.shape == (len(test), 5) and np.allclose(proba.sum(1), 1)
     assert entry.n_params() == 5 * 6 + 5  # 5 classes x (5 bands + total power) + intercepts
+    from benchmark.reporting.bibliography import bib_keys, bibtex_for, display_name
+
+    assert display_name("example-bandpower-logreg") == "Band power + logistic regression"
+    assert "pedregosa2011sklearn" in bib_keys(bibtex_for(["example-bandpower-logreg"]))
     # the synthetic stages differ in their spectra, so band powers must separate them
     assert macro_f1(test.y, proba.argmax(1)) > 0.6
 
