@@ -145,7 +145,12 @@ def test_bibtex_covers_data_methods_statistics_and_sleepbench(table):
     assert {k for group in cited for k in group.split(",")} <= set(keys)
     for entry in ENTRIES.values():  # every built-in entry's paper is known
         assert set(entry[1]) <= set(BIBTEX)
-    assert set(discover()) >= set(ENTRIES)  # and the table only names real entries
+    entries = discover()
+    assert set(entries) >= set(ENTRIES)  # and the table only names real entries
+    built_in = {n for n, info in entries.items() if info.cls.__module__.split(".")[0] in ("models", "baselines")}
+    missing = sorted(built_in - set(ENTRIES))
+    assert not missing, (f"entries {missing} have no display name and citation: add them to "
+                         "benchmark/reporting/bibliography.py ENTRIES (and a colour to style.FIXED)")
 
 
 def test_references_bib_and_citation_cff_are_current():
