@@ -489,3 +489,19 @@ def test_cli_tables_selects_models_and_rejects_unknown_names(tmp_path, capsys):
         err = capsys.readouterr().err
         assert phrase in err, (phrase, err)
     assert "models with records: cnn, majority, vivit" in (main([*base, "--models", "x"]), capsys.readouterr().err)[1]
+
+
+def test_records_scored_on_other_labels_or_preprocessing_are_rejected(tmp_path):
+    root = make_results(tmp_path / "a", seeds=(0,))
+    npz = root / "runs/quick/cnn/seed-0/fold-1.npz"
+    z = dict(np.load(npz))
+    z["y_true"] = np.roll(z["y_true"], 1)  # e.g. labels moved by a hypnogram-offset fix
+    np.savez_compressed(npz, **z)
+    with pytest.raises(MixedRecordsError, match="fold 1: .* scored different test epochs or labels"):
+        build_tables(root)
+    root = make_results(tmp_path / "b", seeds=(0,))
+    rec = json.loads((js := root / "runs/quick/cnn/seed-0/fold-0.json").read_text())
+    rec["identity"]["cache_version"] = 2
+    js.write_text(json.dumps(rec))
+    with pytest.raises(MixedRecordsError, match="CACHE_VERSION"):
+        build_tables(root)

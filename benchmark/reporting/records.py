@@ -87,6 +87,22 @@ def check_consistent(protocol: str, runs: list[Run]) -> None:
     disagree("the dataset source", lambda rec: rec["dataset"]["source"])
     disagree("the preprocessing", lambda rec: {k: v for k, v in rec["dataset"].items()
                                                if k not in ("source", "checksums")})
+    disagree("the preprocessing version (datasets.cache.CACHE_VERSION)",
+             lambda rec: (rec.get("identity") or {}).get("cache_version"))
+    # the strongest check of all: every record of a fold scored the same epochs against the same truth
+    truth: dict[int, tuple] = {}
+    for r in sorted(runs, key=lambda r: (r.fold, r.seed, r.model)):
+        a = r.arrays
+        first = truth.setdefault(r.fold, (r, a))
+        if first[0] is r:
+            continue
+        b = first[1]
+        same = all(len(a[k]) == len(b[k]) and (a[k] == b[k]).all() for k in ("recording", "epoch", "y_true"))
+        if not same:
+            raise MixedRecordsError(
+                f"protocol {protocol!r}, fold {r.fold}: {r.path} and {first[0].path} scored different "
+                "test epochs or labels (the data or its preparation changed between them). A table "
+                f"never mixes them: rerun the stale records (--force) or move them out of runs/{protocol}/.")
     sums = defaultdict(set)
     for r in runs:
         for name, pair in r.record["dataset"].get("checksums", {}).items():
