@@ -5,11 +5,13 @@ ends with projected against actual. Nothing here is a hand-typed speed: every se
 timing, on this machine, at the run's device and thread count, each entry of the run on synthetic
 arrays of the protocol's shape (:func:`calibrate`):
 
-* a deep entry (:class:`benchmark.training.DeepEntry`) is fitted twice, for 1 and for ``1 + k``
-  optimiser steps (one pass, no validation), with the run's parameters (batch, sequence length,
-  model size); the difference gives the time of one step, the rest the fixed cost of a fit (module
-  construction, FIN loading, BatchNorm re-estimation, ...); its ``predict_proba`` on synthetic
-  epochs gives the time per predicted epoch;
+* a deep entry (:class:`benchmark.training.DeepEntry`) is fitted once for ``1 + k`` optimiser
+  steps (one pass, no validation), with the run's parameters (batch, sequence length, model size);
+  a hook on its module stamps every training forward call, and the median gap between two calls
+  (the first left out: one-off costs) is the time of one step, robust to a stall on a busy
+  machine; the rest of the fit is its fixed cost (module construction, FIN loading, BatchNorm
+  re-estimation, ...); its ``predict_proba`` on synthetic epochs gives the time per predicted
+  epoch;
 * a classic entry is fitted on two sizes of training set (fit time linear in the number of
   epochs; a validation set is not given, so an entry with early stopping, such as
   ``bandpower-gbm``, runs its whole budget: an upper bound) and timed predicting.
@@ -44,11 +46,11 @@ from pathlib import Path
 import numpy as np
 
 #: optimiser steps timed after the first (which carries one-off costs: allocator, autograd graph)
-CALIBRATION_STEPS = 3
+CALIBRATION_STEPS = 5
 #: epochs predicted to time inference
 CALIBRATION_PREDICT_EPOCHS = 400
 #: training-set sizes (epochs) of the two timed fits of a classic entry
-CALIBRATION_CLASSIC_EPOCHS = (400, 1200)
+CALIBRATION_CLASSIC_EPOCHS = (500, 2000)
 
 
 # --- fold sizes -------------------------------------------------------------------------------------
@@ -174,26 +176,30 @@ class Calibration:
     error: str | None = None
 
 
-def _timed(fn) -> float:
-    """Seconds ``fn`` takes. On CPU: this process's CPU time (divided by the job's thread count),
-    so a calibration on a busy machine measures what a job gets from a free core, not the queue
-    for it; on CUDA: wall time between two synchronisations (the GPU's work is not CPU time)."""
+def _clock():
+    """The clock of :func:`_timed`: CPU seconds of this process per job thread on CPU, wall seconds
+    after a synchronisation on CUDA."""
     from .device import current_device
 
-    if current_device().type == "cuda":
-        import torch
-
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        return time.perf_counter() - t0
     import torch
 
+    if current_device().type == "cuda":
+        def cuda_clock():
+            torch.cuda.synchronize()
+            return time.perf_counter()
+        return cuda_clock
     threads = max(1, torch.get_num_threads())
-    t0 = time.process_time()
+    return lambda: time.process_time() / threads
+
+
+def _timed(fn) -> float:
+    """Seconds ``fn`` takes by :func:`_clock`. CPU time on CPU, so that a calibration on a busy
+    machine measures what a job gets from a free core rather than its wait for one (it still
+    varies when another process shares the core's caches or hyper-threads)."""
+    clock = _clock()
+    t0 = clock()
     fn()
-    return (time.process_time() - t0) / threads
+    return clock() - t0
 
 
 def calibrate(model: str, params: dict, n_channels: int = 1, n_samples: int = 3000,
@@ -224,25 +230,34 @@ def _calibrate_deep(model, params, seed, n_channels, n_samples, sfreq) -> Calibr
     from .epochs import EpochSet
     from .registry import make_entry
 
-    recipe = make_entry(model, seed, params).recipe()
+    entry = make_entry(model, seed, params)
+    recipe = entry.recipe()
     seq, batch = int(recipe.seq_len), int(recipe.batch_size)
+    steps = 1 + CALIBRATION_STEPS
+    # one pass of exactly `steps` steps, no validation, no wall-clock cap (attributes: what the
+    # entry's recipe() reads)
+    entry.max_epochs, entry.steps_per_epoch, entry.max_train_seconds = 1, steps, None
+    per_rec = 50  # windows per synthetic recording
+    n_rec = -(-(steps * batch) // (per_rec - 1))
+    train = synthetic_epochs([per_rec * seq] * n_rec, n_channels, n_samples, sfreq, seed)
     empty = EpochSet([], sfreq, ("EEG Fpz-Cz",) * n_channels)
+    # the clock at every training forward call of the module: one step lies between two calls
+    clock, stamps, build = _clock(), [], entry.build_module
 
-    def fit(steps: int):
-        entry = make_entry(model, seed, params)
-        # one pass of exactly `steps` steps, no wall-clock cap (attributes: what recipe() reads)
-        entry.max_epochs, entry.steps_per_epoch, entry.max_train_seconds = 1, steps, None
-        per_rec = 50  # windows per synthetic recording
-        n_rec = -(-(steps * batch) // (per_rec - 1))
-        train = synthetic_epochs([per_rec * seq] * n_rec, n_channels, n_samples, sfreq, seed)
-        return entry, _timed(lambda: entry.fit(train, empty))
+    def build_and_watch(*args, **kwargs):
+        module = build(*args, **kwargs)
+        module.register_forward_pre_hook(lambda mod, inp: stamps.append(clock()) if mod.training else None)
+        return module
 
-    _, t1 = fit(1)
-    entry, t2 = fit(1 + CALIBRATION_STEPS)
-    step = (t2 - t1) / CALIBRATION_STEPS
-    if step <= 0:  # timing noise on a busy machine: fall back to the longer fit's mean
-        step = t2 / (1 + CALIBRATION_STEPS)
-    fixed = max(0.0, t1 - step)
+    entry.build_module = build_and_watch
+    total = _timed(lambda: entry.fit(train, empty))
+    del entry.build_module
+    gaps = np.diff(stamps)[1:]  # the first step carries one-off costs (allocator, graph)
+    if len(gaps) == 0:
+        raise RuntimeError(f"{model}: its module was called {len(stamps)} time(s) in training; "
+                           "cannot time a step")
+    step = float(np.median(gaps))  # robust to a stall of a busy machine
+    fixed = max(0.0, total - len(stamps) * step)
     n = max(CALIBRATION_PREDICT_EPOCHS, 4 * seq)
     warm = synthetic_epochs([2 * seq], n_channels, n_samples, sfreq, seed + 1)
     test = synthetic_epochs([n // 2, n - n // 2], n_channels, n_samples, sfreq, seed + 2)
