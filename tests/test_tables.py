@@ -505,3 +505,15 @@ def test_records_scored_on_other_labels_or_preprocessing_are_rejected(tmp_path):
     js.write_text(json.dumps(rec))
     with pytest.raises(MixedRecordsError, match="CACHE_VERSION"):
         build_tables(root)
+
+
+def test_a_suite_table_refuses_records_made_with_other_suite_settings(tmp_path, capsys):
+    from benchmark.cli import main
+
+    root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,),
+                        params={"max_epochs": 3})
+    suite = _suite(tmp_path, SUITE.replace("  vivit: {}", "  vivit: {max_epochs: 10}"))
+    assert main(["tables", "--results", str(root), "--suite", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert "vivit: max_epochs = 3 in" in err and "the suite sets 10" in err
+    assert main(["tables", "--results", str(root), "--suite", str(suite), "--exclude", "vivit"]) == 0

@@ -23,6 +23,8 @@ class Selection:
     contrasts: list[tuple[str, str]] | None = None
     seeds: list[int] | None = None
     suite: str | None = None
+    #: model -> the parameters the suite sets (its records must have been made with them)
+    settings: dict | None = None
 
 
 def _names(text) -> list[str]:
@@ -57,6 +59,7 @@ def make_selection(protocol: str | None = None, models=None, exclude=None, suite
         sel.contrasts = list(s["contrasts"])
         sel.seeds = [int(x) for x in s["seeds"]]
         sel.suite = s["name"]
+        sel.settings = {m: dict(p) for m, p in s["models"].items()}
     sel.protocols = [protocol] if protocol else None
     return sel
 
@@ -107,9 +110,26 @@ def apply_selection(records: dict[str, list[Run]], sel: Selection) -> dict[str, 
     out = {p: runs for p, runs in out.items() if runs}
     if not out:
         raise ValueError(f"the selection leaves no records (models with records: {', '.join(with_records)})")
+    if sel.settings:
+        check_suite_settings(out, sel)
     if sel.reference is not None:
         present = sorted({r.model for runs in out.values() for r in runs})
         if sel.reference not in present:
             raise ValueError(f"reference {sel.reference!r} has no records among the selected models; "
                              f"choose one of: {', '.join(present)}")
     return out
+
+
+def check_suite_settings(records: dict[str, list[Run]], sel: Selection) -> None:
+    """Raise ``ValueError`` when a record was made with other values of the parameters the suite
+    sets (e.g. a budget): such a row is not the suite's experiment."""
+    wrong = {}
+    for runs in records.values():
+        for r in runs:
+            params = r.record.get("model", {}).get("params") or {}
+            for key, want in (sel.settings.get(r.model) or {}).items():
+                if key in params and params[key] != want and (r.model, key) not in wrong:
+                    wrong[(r.model, key)] = f"{r.model}: {key} = {params[key]!r} in {r.path}, the suite sets {want!r}"
+    if wrong:
+        raise ValueError(f"records do not match suite {sel.suite!r}: " + "; ".join(wrong.values())
+                         + ". Rerun them with `sleepbench run --suite ... --force`, or tabulate without --suite.")
