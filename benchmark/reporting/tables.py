@@ -41,7 +41,7 @@ from datasets.sleep_edf import STAGES
 from ..metrics import epoch_metrics, grouped_scores, mean_sd
 from ..stats import average_over_seeds
 from .contrasts import CMP_COLUMNS, compare, declared_contrasts
-from .display import folds_text
+from .display import folds_text, row_flag
 from .entry_reports import imitation_summary, training_summary
 from .formatting import p_text
 from .notes import column_notes, packages_text, reference_text
@@ -168,6 +168,8 @@ class ProtocolTable:
                  f"{r['seeds']} seed(s))")
             if self.reference and r["model"] != self.reference and pd.notna(r.get("delta_macro_f1")):
                 s += f"  dMF1 vs {self.reference} {100 * r['delta_macro_f1']:+.1f} pp, p={p_text(r['p_wilcoxon'])}"
+            if row_flag(r):
+                s += f"  FLAGGED ({row_flag(r)}): not compared"
             lines.append(s)
         return "\n".join(lines)
 
