@@ -281,14 +281,31 @@ def cmd_report(args) -> int:
 
 
 def cmd_fin_pretrain(args) -> int:
-    from models.fin import pretrain_fin
+    from models.fin import MANIFEST, pretrain_fin, rebuild_fins
 
-    for kind in args.kinds.split(","):
-        t0 = time.perf_counter()
-        module = pretrain_fin(kind.strip(), seed=args.seed, cache_dir=args.cache_dir)
-        n = sum(p.numel() for p in module.parameters())
-        print(f"{kind}: {n} parameters, ready in {time.perf_counter() - t0:.1f} s (cached)")
-    return 0
+    kinds = [k.strip() for k in args.kinds.split(",")]
+    if args.seed != 0:  # not the shipped configuration: pre-train into the cache
+        for kind in kinds:
+            t0 = time.perf_counter()
+            module = pretrain_fin(kind, seed=args.seed, cache_dir=args.cache_dir)
+            n = sum(p.numel() for p in module.parameters())
+            print(f"{kind}: {n} parameters, ready in {time.perf_counter() - t0:.1f} s ({module.source})")
+        return 0
+    # the default FINs: rebuild from scratch and say whether they reproduce the shipped files
+    res = rebuild_fins(kinds, write=args.write)
+    for kind, r in res.items():
+        if r["shipped_sha256"] is None:
+            verdict = "nothing shipped for this version"
+        elif r["identical"]:
+            verdict = "reproduced the shipped file bit for bit"
+        else:
+            verdict = (f"DIFFERS from the shipped file (max |diff| {r['max_abs_diff']:.3g} over the "
+                       "parameters; another torch version, thread count or machine)")
+        print(f"{kind}: sha256 {r['sha256'][:16]}, synthetic R2 {r['synthetic']['r2']:.4f}, "
+              f"{r['train_seconds']:.0f} s: {verdict}")
+    if args.write:
+        print(f"wrote the rebuilt FINs and {MANIFEST}; commit them")
+    return 0 if args.write or all(r["identical"] for r in res.values()) else 1
 
 
 def cmd_fin_report(args) -> int:
@@ -396,9 +413,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     fin = sub.add_parser("fin", help="Feature Imitating Networks: pre-train, report imitation quality")
     fsub = fin.add_subparsers(dest="fin_command", required=True)
-    p = fsub.add_parser("pretrain", help="pre-train the FINs on synthetic signals (cached)")
+    p = fsub.add_parser("pretrain", help="rebuild the shipped FINs from synthetic signals and "
+                        "compare (exit 1 when they differ)")
     p.add_argument("--kinds", default="entropy,bandpower")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="0: the shipped FINs (rebuilt and compared); another seed: pre-trained into the cache")
+    p.add_argument("--write", action="store_true",
+                   help="replace the shipped FIN files and MANIFEST.json by the rebuilt ones")
     p.add_argument("--cache-dir", type=Path, default=None)
     p.set_defaults(func=cmd_fin_pretrain)
     p = fsub.add_parser("report", help="imitation R2/MAE on synthetic data and the real night")

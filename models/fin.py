@@ -52,8 +52,11 @@ N_SAMPLES = 3000  # 30 s at 100 Hz
 #: the real-night R² rose from 0.72 to 0.92 at equal pre-training (8,000 signals x 8 passes), the
 #: log band energies telling a spiky or clipped epoch from a smooth one; band power needs only the
 #: spectral path.
-DEFAULT_PATHS = {"entropy": ("amplitude", "spectral"), "bandpower": ("spectral",)}
-PATHS = ("amplitude", "spectral")
+#: The band-power FIN also pools every convolution layer (``"multiscale"``): an early layer's
+#: channels resolve 16-30 Hz directly, where the last layer (1.85-Hz output rate) sees them only
+#: after three strided, rectified stages; with it the beta band's real-epoch R² rose (README).
+DEFAULT_PATHS = {"entropy": ("amplitude", "spectral"), "bandpower": ("spectral", "multiscale")}
+PATHS = ("amplitude", "spectral", "multiscale")
 
 
 class FINModule(nn.Module):
@@ -81,8 +84,8 @@ class FINModule(nn.Module):
                  embed_dim: int = 32):
         super().__init__()
         paths = tuple(paths)
-        if not paths or set(paths) - set(PATHS):
-            raise ValueError(f"paths {paths!r}: one or more of {PATHS}")
+        if not paths or set(paths) - set(PATHS) or ("multiscale" in paths and "spectral" not in paths):
+            raise ValueError(f"paths {paths!r}: one or more of {PATHS} ('multiscale' needs 'spectral')")
         self.paths, self.point_stride = paths, int(point_stride)
         self.n_outputs, self.embed_dim = int(n_outputs), int(embed_dim)
         n_pooled = 0
@@ -98,6 +101,8 @@ class FINModule(nn.Module):
                 c_in = c
             self.conv = nn.Sequential(*layers)
             n_pooled += 2 * c_in
+            if "multiscale" in paths:  # log mean square of every earlier layer's channels too
+                n_pooled += sum(channels[:-1])
         self.mlp = nn.Sequential(nn.Linear(n_pooled, 64), nn.GELU(), nn.Linear(64, self.embed_dim),
                                  nn.GELU())
         self.head = nn.Linear(self.embed_dim, self.n_outputs)
@@ -120,7 +125,11 @@ class FINModule(nn.Module):
                                      z[:, None, ::self.point_stride]))
             pooled += [p.mean(-1), p.amax(-1), z.amax(1, keepdim=True), z.amin(1, keepdim=True)]
         if "spectral" in self.paths:
-            c = self.conv(z[:, None])
+            c = z[:, None]
+            for layer in self.conv:
+                c = layer(c)
+                if "multiscale" in self.paths and isinstance(layer, nn.Conv1d) and layer is not self.conv[-1]:
+                    pooled.append(torch.log(c.square().mean(-1) + 1e-4))
             pooled += [torch.log(c.square().mean(-1) + 1e-4), F.gelu(c).mean(-1)]
         return self.mlp(torch.cat(pooled, dim=1))
 
@@ -354,8 +363,7 @@ def rebuild_fins(kinds=tuple(FEATURES), write: bool = False, progress: bool = Tr
     rebuilt files replace the shipped ones and the manifest is rewritten (for a maintainer who
     changed the FINs; commit both).
     """
-    out, manifest = {}, read_manifest()
-    fins = dict(manifest.get("fins", {})) if manifest.get("version") == FIN_VERSION else {}
+    out, written = {}, {}
     for kind in kinds:
         config = FINConfig(kind=kind)
         module, info = train_fin(config, progress=progress)
@@ -372,13 +380,19 @@ def rebuild_fins(kinds=tuple(FEATURES), write: bool = False, progress: bool = Tr
         if write:
             path = shipped_path(kind)
             atomic_write_bytes(path, data)
-            fins[kind] = {"file": path.name, "sha256": digest, "config_key": config.key(),
+            path.chmod(0o644)  # readable by an image's non-root user (mkstemp creates 0600)
+            written[kind] = {"file": path.name, "sha256": digest, "config_key": config.key(),
                           "config": asdict(config), "synthetic": info["synthetic"],
                           "train_seconds": res["train_seconds"], "torch": torch.__version__}
         out[kind] = res
-    if write:
-        atomic_write_bytes(MANIFEST, (json.dumps({"version": FIN_VERSION, "fins": fins}, indent=1)
-                                      + "\n").encode())
+    if write:  # merge into the manifest as it is now (another kind may have been rebuilt meanwhile)
+        with file_lock(Path(default_cache_dir()) / "fin" / "manifest.lock"):
+            manifest = read_manifest()
+            fins = dict(manifest.get("fins", {})) if manifest.get("version") == FIN_VERSION else {}
+            fins.update(written)
+            atomic_write_bytes(MANIFEST, (json.dumps({"version": FIN_VERSION, "fins": dict(sorted(fins.items()))},
+                                                     indent=1) + "\n").encode())
+            MANIFEST.chmod(0o644)
     return out
 
 

@@ -101,3 +101,65 @@ def test_report_cli_without_real_data(tmp_path, monkeypatch, capsys):
     assert cli.main(["fin", "report", "--json", "--cache-dir", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert "r2" in out["entropy"]["synthetic"] and isinstance(out["bandpower"]["real"], str)
+
+
+# --- shipped weights ---------------------------------------------------------------------------
+
+def _ship(tmp_path, monkeypatch, kind="bandpower"):
+    """Ship a SMALL FIN into a scratch weights folder, as `fin pretrain --write` does."""
+    import models.fin as fin_mod
+    from dataclasses import asdict, replace
+
+    monkeypatch.setattr(fin_mod, "WEIGHTS_DIR", tmp_path / "weights")
+    monkeypatch.setattr(fin_mod, "MANIFEST", tmp_path / "weights" / "MANIFEST.json")
+    config = replace(SMALL, kind=kind)
+    module, info = fin_mod.train_fin(config)
+    data = fin_mod.serialize_fin(module, info)
+    path = fin_mod.shipped_path(kind)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(data)
+    fin_mod.MANIFEST.write_text(json.dumps({"version": fin_mod.FIN_VERSION, "fins": {kind: {
+        "file": path.name, "sha256": fin_mod.sha256_bytes(data), "config_key": config.key(),
+        "config": asdict(config)}}}))
+    return fin_mod, path, module
+
+
+def test_shipped_weights_are_loaded_with_their_checksum(tmp_path, monkeypatch):
+    fin_mod, path, trained = _ship(tmp_path, monkeypatch)
+    fin = fin_mod.pretrain_fin("bandpower", cache_dir=tmp_path / "cache", config=SMALL, progress=False)
+    assert fin.source == str(path) and fin.sha256 == fin_mod.sha256_bytes(path.read_bytes())
+    assert not (tmp_path / "cache").exists()                 # nothing pre-trained, nothing cached
+    for a, b in zip(trained.state_dict().values(), fin.state_dict().values()):
+        assert torch.equal(a, b)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF                              # one flipped byte
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=str(path).replace("\\", "\\\\") + ": SHA-256"):
+        fin_mod.pretrain_fin("bandpower", cache_dir=tmp_path / "cache", config=SMALL, progress=False)
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match=path.name):
+        fin_mod.load_fin("bandpower", cache_dir=tmp_path / "cache", config=SMALL)
+
+
+def test_rebuilt_fin_files_are_byte_identical(tmp_path):
+    """At one thread on CPU a rebuild reproduces a FIN file bit for bit (what `fin pretrain` checks)."""
+    from models.fin import serialize_fin, sha256_bytes, train_fin
+
+    config = FINConfig(**{**SMALL.__dict__, "kind": "entropy"})
+    a = serialize_fin(*train_fin(config))
+    b = serialize_fin(*train_fin(config))
+    assert sha256_bytes(a) == sha256_bytes(b)
+
+
+def test_the_repository_ships_the_default_fins():
+    """The default FINs are files of the repository, matching their manifest; loading them needs
+    no pre-training (every user of a commit gets the same FINs)."""
+    from models.fin import FIN_VERSION, MANIFEST, WEIGHTS_DIR, load_shipped, read_manifest
+
+    manifest = read_manifest()
+    assert manifest.get("version") == FIN_VERSION, f"{MANIFEST}: rebuild with `sleepbench fin pretrain --write`"
+    for kind in ("entropy", "bandpower"):
+        entry = manifest["fins"][kind]
+        assert (WEIGHTS_DIR / entry["file"]).stat().st_size < 1_000_000      # small
+        fin = load_shipped(kind)
+        assert fin is not None and fin.sha256 == entry["sha256"]
