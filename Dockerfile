@@ -8,6 +8,21 @@
 # Air-gapped sites: put wheels (e.g. torch-*.whl) in ./wheels before building; a torch wheel there
 # is used instead of the PyTorch index (its own dependencies still come from the package index or
 # from ./wheels).
+#
+# Layout of the steps: on copy-based storage drivers (vfs, as on CI's stand-in engine) every step
+# copies the whole image so far, and after the dependency layer that is ~2 GB. So all metadata is
+# declared before that layer, the sources are gathered in a small first stage, and only five steps
+# follow it (sources, their install, the commit, the user).
+
+# --- the package's sources, gathered on the small base image ---------------------------------
+FROM python:3.11-slim AS sources
+COPY pyproject.toml README.md /src/
+COPY benchmark /src/benchmark
+COPY datasets /src/datasets
+COPY models /src/models
+COPY baselines /src/baselines
+
+# --- the image ----------------------------------------------------------------------------------
 FROM python:3.11-slim
 
 ARG TORCH_VERSION=2.13.0
@@ -20,15 +35,23 @@ ENV VIRTUAL_ENV=/opt/venv \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MPLBACKEND=Agg \
+    MPLCONFIGDIR=/tmp/matplotlib \
     SLEEPBENCH_CACHE=/cache \
     SLEEPBENCH_RESULTS=/results
+# the user and the volume folders first: a VOLUME discards later changes to its folder
+RUN useradd --create-home --uid 1000 sleepbench \
+ && mkdir -p /data /results /cache \
+ && chown sleepbench:sleepbench /data /results /cache
+VOLUME ["/data", "/results", "/cache"]
+WORKDIR /results
+ENTRYPOINT ["sleepbench"]
+CMD ["--help"]
 
-WORKDIR /opt/sleepbench
 # `wheel[s]` matches the optional wheels/ folder; requirements.lock always matches, so the COPY
 # never fails when there are no wheels.
 COPY requirements.lock wheel[s] /tmp/build/
 # One layer: venv, torch (local wheel if given, else the variant's index), pinned dependencies,
-# then the user, so nothing of the build stays in the image.
+# so nothing of the build stays in the image.
 RUN set -eux; \
     python -m venv "$VIRTUAL_ENV"; \
     if ls /tmp/build/torch-*.whl >/dev/null 2>&1; then \
@@ -37,26 +60,15 @@ RUN set -eux; \
       pip install --index-url "$TORCH_INDEX" "torch==${TORCH_VERSION}"; \
     fi; \
     pip install --find-links /tmp/build -r /tmp/build/requirements.lock; \
-    useradd --create-home --uid 1000 sleepbench; \
-    mkdir -p /data /results /cache; \
-    chown sleepbench:sleepbench /data /results /cache; \
     rm -rf /tmp/build
 
-COPY pyproject.toml README.md ./
-COPY benchmark ./benchmark
-COPY datasets ./datasets
-COPY models ./models
-COPY baselines ./baselines
+COPY --from=sources /src /opt/sleepbench
 # --no-deps: every dependency is already pinned above; the package itself is a few hundred kB.
-RUN pip install --no-deps . && python -c "import benchmark.cli, models.fin_vivit, baselines.yasa_staging"
+RUN pip install --no-deps /opt/sleepbench \
+ && python -c "import benchmark.cli, models.fin_vivit, baselines.yasa_staging"
 
 # the commit the image is built from, written into every record (the image has no .git); declared
 # last so that a new commit rebuilds only this layer
 ARG SLEEPBENCH_COMMIT=
-ENV SLEEPBENCH_COMMIT=${SLEEPBENCH_COMMIT} \
-    MPLCONFIGDIR=/tmp/matplotlib
+ENV SLEEPBENCH_COMMIT=${SLEEPBENCH_COMMIT}
 USER sleepbench
-WORKDIR /results
-VOLUME ["/data", "/results", "/cache"]
-ENTRYPOINT ["sleepbench"]
-CMD ["--help"]

@@ -50,9 +50,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e ".[test,cluster]"
 	touch $@
 
-quick: install  ## quick suite end to end on surrogate data (generated when absent), then its table
+quick: install  ## quick suite on surrogate data (generated when absent), then its tables, figures, paper LaTeX + .bib and HTML page
 	$(BIN)/sleepbench run --suite quick $(RUN_MODELS) --results $(RESULTS) --workers $(JOBS) --device $(DEVICE)
-	$(BIN)/sleepbench tables --results $(RESULTS) --protocol quick
+	$(BIN)/sleepbench report --results $(RESULTS) --suite quick $(RUN_MODELS)
 
 image:  ## build the Docker image IMAGE (torch TORCH_VARIANT; a torch wheel in LOCAL_WHEELS is used offline)
 	@if ls $(LOCAL_WHEELS)/torch-$(TORCH_VERSION)+$(TORCH_VARIANT)-*.whl >/dev/null 2>&1; then \
@@ -70,13 +70,13 @@ benchmark: image  ## SUITE (default full: Sleep-EDF-20 in DATA_DIR, fetched when
 	  echo "$(DATA_DIR) holds no PSG: fetching Sleep-EDF-20 through MNE"; \
 	  $(DOCKER_RUN) data fetch --data-dir /data --subjects 0-19; fi
 	$(DOCKER_RUN) run --suite $(SUITE) $(RUN_MODELS) --data-dir /data --results /results --workers $(JOBS) --device $(DEVICE)
-	$(DOCKER_RUN) tables --results /results
+	$(DOCKER_RUN) report --results /results --suite $(SUITE) $(RUN_MODELS)
 
 benchmark-local: install  ## the same as benchmark, in the local venv instead of Docker
 	@if [ "$(SUITE)" != "quick" ] && [ "$$(find $(DATA_DIR) -name '*-PSG.edf' 2>/dev/null | head -1)" = "" ]; then \
 	  $(BIN)/sleepbench data fetch --data-dir $(DATA_DIR) --subjects 0-19; fi
 	$(BIN)/sleepbench run --suite $(SUITE) $(RUN_MODELS) --data-dir $(DATA_DIR) --results $(RESULTS) --workers $(JOBS) --device $(DEVICE)
-	$(BIN)/sleepbench tables --results $(RESULTS)
+	$(BIN)/sleepbench report --results $(RESULTS) --suite $(SUITE) $(RUN_MODELS)
 
 lock: install  ## rewrite requirements.lock (the image's pinned dependencies) from the venv
 	{ sed -n '1,2p' requirements.lock; $(BIN)/pip freeze --exclude-editable | \
@@ -85,7 +85,7 @@ lock: install  ## rewrite requirements.lock (the image's pinned dependencies) fr
 
 real-night: install  ## within-night sanity check on the real night SC4001E0 (REAL_DIR)
 	$(BIN)/sleepbench run --suite real-night $(RUN_MODELS) --data-dir $(REAL_DIR) --results $(RESULTS) --workers $(JOBS) --device $(DEVICE)
-	$(BIN)/sleepbench tables --results $(RESULTS) --protocol real-night
+	$(BIN)/sleepbench report --results $(RESULTS) --suite real-night $(RUN_MODELS)
 
 surrogate: install  ## write the 20-subject surrogate dataset to SURROGATE_DIR and print its summary
 	$(BIN)/sleepbench data surrogate --subjects $(SUBJECTS) --nights 2 --hours $(HOURS) --jobs $(JOBS) --out $(SURROGATE_DIR)

@@ -71,7 +71,10 @@ def dockerfile_env(dockerfile: Path) -> tuple[dict[str, str], str | None, list[s
         elif word == "WORKDIR":
             workdir = rest.strip()
         elif word == "COPY":
-            parts = [p for p in shlex.split(rest) if not p.startswith("--")]
+            words = shlex.split(rest)
+            if any(w.startswith("--from") for w in words):
+                continue  # from another stage of the build, not from the context
+            parts = [p for p in words if not p.startswith("--")]
             copies.extend(parts[:-1])
         elif word == "ARG":
             args.add(rest.split("=")[0].strip())

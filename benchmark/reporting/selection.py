@@ -54,8 +54,13 @@ def make_selection(protocol: str | None = None, models=None, exclude=None, suite
         if outside:
             raise ValueError(f"model(s) {', '.join(outside)} not in suite {s['name']!r} "
                              f"(its models: {', '.join(s['models'])})")
+        narrowed = sel.models is not None
         sel.models = sel.models or list(s["models"])
         sel.reference = reference or s.get("reference")
+        if not reference and narrowed and sel.reference not in sel.models:
+            # `--models` left the suite's reference out (e.g. `make benchmark MODELS=majority`):
+            # a table without comparisons, not an error; an explicit --reference still must exist
+            sel.reference = None
         sel.contrasts = list(s["contrasts"])
         sel.seeds = [int(x) for x in s["seeds"]]
         sel.suite = s["name"]
