@@ -7,9 +7,9 @@ arrays of the protocol's shape (:func:`calibrate`):
 
 * a deep entry (:class:`benchmark.training.DeepEntry`) is fitted once for ``1 + k`` optimiser
   steps (one pass, no validation), with the run's parameters (batch, sequence length, model size);
-  a hook on its module stamps every training forward call, and the median gap between two calls
-  (the first left out: one-off costs) is the time of one step, robust to a stall on a busy
-  machine; the rest of the fit is its fixed cost (module construction, FIN loading, BatchNorm
+  a global hook stamps the clock after every optimiser step, and the median gap between two
+  stamps (the first step, with its one-off costs, ends before the first gap) is the time of one
+  step, robust to a stall on a busy machine; the rest of the fit is its fixed cost (module construction, FIN loading, BatchNorm
   re-estimation, ...); its ``predict_proba`` on synthetic epochs gives the time per predicted
   epoch;
 * a classic entry is fitted on two sizes of training set (fit time linear in the number of
@@ -241,20 +241,19 @@ def _calibrate_deep(model, params, seed, n_channels, n_samples, sfreq) -> Calibr
     n_rec = -(-(steps * batch) // (per_rec - 1))
     train = synthetic_epochs([per_rec * seq] * n_rec, n_channels, n_samples, sfreq, seed)
     empty = EpochSet([], sfreq, ("EEG Fpz-Cz",) * n_channels)
-    # the clock at every training forward call of the module: one step lies between two calls
-    clock, stamps, build = _clock(), [], entry.build_module
+    # the clock after every optimiser step (a global hook, removed after the fit): whatever loop
+    # the entry runs, one step lies between two stamps
+    from torch.optim.optimizer import register_optimizer_step_post_hook
 
-    def build_and_watch(*args, **kwargs):
-        module = build(*args, **kwargs)
-        module.register_forward_pre_hook(lambda mod, inp: stamps.append(clock()) if mod.training else None)
-        return module
-
-    entry.build_module = build_and_watch
-    total = _timed(lambda: entry.fit(train, empty))
-    del entry.build_module
-    gaps = np.diff(stamps)[1:]  # the first step carries one-off costs (allocator, graph)
+    clock, stamps = _clock(), []
+    handle = register_optimizer_step_post_hook(lambda opt, args, kwargs: stamps.append(clock()))
+    try:
+        total = _timed(lambda: entry.fit(train, empty))
+    finally:
+        handle.remove()
+    gaps = np.diff(stamps)  # the first step (one-off costs: allocator, graph) ends before gap 1
     if len(gaps) == 0:
-        raise RuntimeError(f"{model}: its module was called {len(stamps)} time(s) in training; "
+        raise RuntimeError(f"{model}: {len(stamps)} optimiser step(s) seen in training; "
                            "cannot time a step")
     step = float(np.median(gaps))  # robust to a stall of a busy machine
     fixed = max(0.0, total - len(stamps) * step)
