@@ -237,9 +237,10 @@ def _calibrate_deep(model, params, seed, n_channels, n_samples, sfreq) -> Calibr
     # one pass of exactly `steps` steps, no validation, no wall-clock cap (attributes: what the
     # entry's recipe() reads)
     entry.max_epochs, entry.steps_per_epoch, entry.max_train_seconds = 1, steps, None
-    per_rec = 50  # windows per synthetic recording
-    n_rec = -(-(steps * batch) // (per_rec - 1))
-    train = synthetic_epochs([per_rec * seq] * n_rec, n_channels, n_samples, sfreq, seed)
+    # `batch` recordings of `steps + 2` windows: enough windows for `steps` batches whether the
+    # entry draws windows at random or walks `batch` recordings side by side (a stateful loop,
+    # whose batch rows are recordings)
+    train = synthetic_epochs([(steps + 2) * seq] * batch, n_channels, n_samples, sfreq, seed)
     empty = EpochSet([], sfreq, ("EEG Fpz-Cz",) * n_channels)
     # the clock after every optimiser step (a global hook, removed after the fit): whatever loop
     # the entry runs, one step lies between two stamps
