@@ -103,7 +103,7 @@ def test_random_control_has_the_same_architecture():
 def test_fin_parameter_groups():
     module = entry("fin-vivit", lr=1e-3, weight_decay=0.05).build_module(1, 3000)
     trunk, fin = module.param_groups(1e-3, 0.05)
-    assert fin["lr"] == pytest.approx(1e-4) and fin["weight_decay"] == 0.0
+    assert fin["lr"] == pytest.approx(1e-5) and fin["weight_decay"] == 0.0
     assert sum(p.numel() for p in fin["params"]) == sum(p.numel() for p in module.branch.fins.parameters())
     assert len(trunk["params"]) + len(fin["params"]) == len(list(module.parameters()))
     frozen = entry("fin-vivit-frozen").build_module(1, 3000)
