@@ -114,6 +114,13 @@ def _code_identity_of(cls: type) -> tuple[str, tuple[tuple[str, str], ...]]:
         if path is None or not _walkable(name):
             continue
         seen[_label(name, path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+        # shipped weights beside a module (models/weights/: the pre-trained FINs) decide results
+        # as much as its source: rewriting them must redo the records that used them
+        weights = path.parent / "weights"
+        if weights.is_dir() and path.is_relative_to(_REPO):
+            for f in sorted(weights.iterdir()):
+                if f.is_file():
+                    seen[f"data:{f.relative_to(_REPO)}"] = hashlib.sha256(f.read_bytes()).hexdigest()
         todo += [(m, _origin(m)) for m in sorted(_imports(path, name)) if m not in visited]
     files = tuple(sorted(seen.items()))
     digest = hashlib.sha256(json.dumps(files).encode()).hexdigest()
