@@ -40,20 +40,25 @@ def predictions_digest() -> dict[str, str]:
     return out
 
 
-def _digest_in_a_new_process(cache) -> dict[str, str]:
+def _digests_in_new_processes(*caches) -> list[dict[str, str]]:
+    """The digests of one child process per cache, run side by side (one thread each)."""
     code = "import json; from tests.test_determinism import predictions_digest as d; print(json.dumps(d()))"
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                         timeout=900, env={**__import__("os").environ, "SLEEPBENCH_CACHE": str(cache),
-                                           "SLEEPBENCH_PLUGINS": ""})
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    env = {**__import__("os").environ, "SLEEPBENCH_PLUGINS": ""}
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              env={**env, "SLEEPBENCH_CACHE": str(cache)}) for cache in caches]
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=900)
+        assert p.returncode == 0, stderr[-3000:]
+        out.append(json.loads(stdout.strip().splitlines()[-1]))
+    return out
 
 
 def test_every_entry_gives_byte_identical_predictions_in_two_processes(tmp_path):
     from benchmark.registry import discover
 
-    a = _digest_in_a_new_process(tmp_path / "a")
-    b = _digest_in_a_new_process(tmp_path / "b")
+    a, b = _digests_in_new_processes(tmp_path / "a", tmp_path / "b")
     builtin = {n for n, info in discover().items() if info.cls.__module__.split(".")[0] in
                ("models", "baselines")}
     assert builtin <= set(a), f"entries not checked: {sorted(builtin - set(a))}"
