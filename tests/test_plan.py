@@ -122,4 +122,6 @@ def test_a_real_run_ends_with_projected_vs_actual(toy_plugin, quick_cache, tmp_p
     main(["run", "--protocol", "quick", "--models", "toy-prior", "--results", str(tmp_path / "b"),
           "--cache-dir", str(quick_cache), "--plan", "--device", "cpu"])
     assert "reused from the cache" in capsys.readouterr().out
-    assert json.loads(next((quick_cache / "plan").glob("*.json")).read_text())["model"] == "toy-prior"
+    # (the session's quick cache also holds other tests' calibrations, e.g. test_makefile's)
+    cached = {json.loads(p.read_text())["model"] for p in (quick_cache / "plan").glob("*.json")}
+    assert "toy-prior" in cached
