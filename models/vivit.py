@@ -55,6 +55,21 @@ OFFSET_QUANTILE = 0.01
 SCALING_EPOCHS = 2000
 
 
+def with_extra(z: torch.Tensor, extra: torch.Tensor | None, extra_dim: int) -> torch.Tensor:
+    """``z`` [batch, seq_len, D] with per-epoch ``extra`` [batch, seq_len, extra_dim] appended.
+
+    The fusion point of the FIN-ViViT variants: the ViViTs' heads read ``D + extra_dim`` numbers
+    per epoch, so a missing or misshaped ``extra`` is an error rather than a silent broadcast.
+    """
+    if extra_dim:
+        if extra is None or extra.shape != (*z.shape[:2], extra_dim):
+            raise ValueError(f"extra must be [batch, seq_len, {extra_dim}], got "
+                             f"{None if extra is None else tuple(extra.shape)}")
+        return torch.cat([z, extra.to(z.dtype)], dim=-1)
+    if extra is not None:
+        raise ValueError("extra given but the model was built with extra_dim=0")
+    return z
+
 class LogSpectrogram(nn.Module):
     """Fixed (non-learned) log-power spectrogram computed with ``torch.stft``.
 
@@ -322,13 +337,7 @@ class ViViTModule(nn.Module):
     def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` [batch, seq_len, C, n] µV (+ ``extra`` [batch, seq_len, extra_dim]) -> logits [batch, seq_len, 5]."""
         z = self.epoch_embedding(x)
-        if self.extra_dim:
-            if extra is None or extra.shape != (*z.shape[:2], self.extra_dim):
-                raise ValueError(f"extra must be [batch, seq_len, {self.extra_dim}], got "
-                                 f"{None if extra is None else tuple(extra.shape)}")
-            z = torch.cat([z, extra.to(z.dtype)], dim=-1)
-        elif extra is not None:
-            raise ValueError("extra given but the model was built with extra_dim=0")
+        z = with_extra(z, extra, self.extra_dim)
         return self.head(self.head_dropout(z))
 
 

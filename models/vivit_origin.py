@@ -44,6 +44,7 @@ from benchmark.registry import register
 from benchmark.training import DeepEntry, predict_module
 
 from .fin_vivit import FIN_KINDS, FeatureBranch, FINReportMixin, FINViViTModule
+from .vivit import with_extra
 
 #: The origin's windowing: 256-sample windows, overlap 7 -> step 249, 12 windows per 3000 samples.
 WIN, OVERLAP = 256, 7
@@ -140,13 +141,7 @@ class ViViTOriginModule(nn.Module):
 
     def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         z = self.vector64(x)
-        if self.extra_dim:
-            if extra is None or extra.shape != (*z.shape[:2], self.extra_dim):
-                raise ValueError(f"extra must be [batch, seq_len, {self.extra_dim}], got "
-                                 f"{None if extra is None else tuple(extra.shape)}")
-            z = torch.cat([z, extra.to(z.dtype)], dim=-1)
-        elif extra is not None:
-            raise ValueError("extra given but the model was built with extra_dim=0")
+        z = with_extra(z, extra, self.extra_dim)
         return self.out(self.fc(z))
 
 
