@@ -18,6 +18,10 @@ SUITE       ?= full
 MODELS      ?=
 # extra pytest arguments for `make test`, e.g. PYTEST_ARGS="tests/test_cli.py -x"
 PYTEST_ARGS ?=
+# `make bench`: which benchmarks (pytest paths / node ids), and a bench.json of an earlier commit
+# on this machine for the speed-up ratios
+BENCH_TESTS ?= tests/perf
+BENCH_BASELINE ?=
 # Docker (make image / make benchmark)
 DOCKER      ?= docker
 IMAGE       ?= sleepbench:$(TORCH_VARIANT)
@@ -97,10 +101,10 @@ tables: install  ## tables and figures from the records in RESULTS
 test: install  ## run the test suite (real-night tests need ../shared/data/sleep-edf)
 	$(BIN)/python -m pytest -q --benchmark-skip $(PYTEST_ARGS)
 
-bench: install  ## performance benchmarks (pytest-benchmark) -> results/bench.json
-	mkdir -p results
-	$(BIN)/python -m pytest -q tests/perf --benchmark-only --benchmark-json results/bench.json
-	$(BIN)/python -m tests.perf.summary results/bench.json
+bench: install  ## performance benchmarks (pytest-benchmark) -> RESULTS/bench.json and a summary
+	mkdir -p $(RESULTS)
+	$(BIN)/python -m pytest -q $(BENCH_TESTS) --benchmark-only --benchmark-json $(RESULTS)/bench.json
+	$(BIN)/python -m tests.perf.summary $(RESULTS)/bench.json $(if $(BENCH_BASELINE),--baseline $(BENCH_BASELINE))
 
 clean:  ## remove the venv and generated data (not results/)
 	rm -rf $(VENV) $(SURROGATE_DIR) .pytest_cache

@@ -16,14 +16,15 @@ What the trunk receives (``fusion``):
   ``fin-vivit-frozen`` and ``vivit-oracle`` differ only by the imitation error, and a single-FIN
   ablation receives only its own feature.
 * ``"embed"``: each FIN's 32-d hidden embedding (the layer before its output head), a pre-trained
-  CNN branch rather than a feature: ``fin-vivit-embed``, close to the origin project's
+  branch rather than a feature: ``fin-vivit-embed``, close to the origin project's
   integration, which does not test imitation.
 
 Fine-tuning (both fusions): the FIN parameters train at ``fin_lr_scale`` = 0.01 x the trunk's
 learning rate and without weight decay (``fin_weight_decay``), so that fine-tuning adapts the
 feature without washing out what pre-training put there; the imitation R² before and after, on
-each fold's test epochs, is in every record (:meth:`FINViViT.report`). Why 0.01: on the quick
-protocol (surrogate data, seed 0, fold 0; before: entropy R² 0.975, band power 0.950), FINs
+each fold's test epochs, is in every record (:meth:`FINViViT.report`). Why 0.01 (measured with
+the version-4 FINs): on the quick protocol (surrogate data, seed 0, fold 0; before: entropy R²
+0.975, band power 0.950), FINs
 fine-tuned at the trunk's lr and weight decay ended at R² -66 (entropy) and -783 (band power), at
 0.1x lr without decay at -1.3 and -13: no longer the features they are named after; at 0.01x they
 stayed at 0.976 and 0.882 (folds 1-2: 0.969 / 0.863, 0.979 / 0.903), at equal accuracy to 0.1x
@@ -38,7 +39,7 @@ Entries (all share the ``vivit`` trunk and recipe):
 ``fin-vivit-frozen``     both FINs pre-trained and frozen: pure imitated features
 ``fin-vivit-random``     both FIN architectures, randomly initialised, trained as ``fin-vivit``:
                          the control for pre-training at equal architecture and recipe
-``fin-vivit-embed``      both FINs' hidden embeddings (pre-trained CNN branch, 64-d)
+``fin-vivit-embed``      both FINs' hidden embeddings (pre-trained branch, 64-d)
 ``vivit-oracle``         the exact features (models.features) in place of the FINs: the ceiling of
                          what imitation can add
 =======================  ========================================================================
@@ -118,36 +119,56 @@ class FeatureBranch(nn.Module):
             self.fins.eval()
         return self
 
-    def fin_outputs(self, eeg: torch.Tensor) -> torch.Tensor:
-        """``eeg`` [n, n_samples] µV -> the FINs' outputs [n, out] in feature units (not standardised)."""
-        return torch.cat([self.fins[k](eeg) for k in self.kinds], dim=-1)
+    def front_end(self, eeg: torch.Tensor, spectrum: torch.Tensor | None = None) -> dict:
+        """The FINs' fixed front end (:meth:`models.fin.FINModule.front_end`), computed once for
+        all of them: every FIN of a branch is built from one configuration, so the histogram and the
+        spectrum one FIN reads are the other's too."""
+        first = self.fins[self.kinds[0]]
+        wants = {p for fin in self.fins.values() for p in fin.paths}
+        if any(fin.hist_bins != first.hist_bins for fin in self.fins.values()):
+            raise ValueError("the FINs of one branch must share their front end (hist_bins differ)")
+        return first.front_end(eeg, spectrum, paths=tuple(wants))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def fin_outputs(self, eeg: torch.Tensor, spectrum: torch.Tensor | None = None) -> torch.Tensor:
+        """``eeg`` [n, n_samples] µV -> the FINs' outputs [n, out] in feature units (not standardised)."""
+        front = self.front_end(eeg, spectrum)
+        return torch.cat([self.fins[k].output(self.fins[k].embed_front(front)) for k in self.kinds], dim=-1)
+
+    def forward(self, x: torch.Tensor, spectrum: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` [batch, seq_len, C, n] µV -> features [batch, seq_len, out_dim]; ``spectrum``
+        [batch * seq_len, n_freqs]: the first channel's relative spectrum when the caller has
+        computed it (FIN-ViViT reuses its trunk's STFT)."""
         b, length, _, n = x.shape
         eeg = x[:, :, 0].reshape(b * length, n)
         if self.oracle:
-            from .features import relative_log_band_powers, shannon_entropy
+            # exact, in float64 on the job's device (no host round trip; equal to the numpy
+            # reference implementations to ~1e-15)
+            from .features import relative_log_band_powers_torch, shannon_entropy_torch
 
-            arr = eeg.detach().cpu().numpy()
-            parts = []
-            if "entropy" in self.kinds:
-                parts.append(shannon_entropy(arr)[:, None])
-            if "bandpower" in self.kinds:
-                parts.append(relative_log_band_powers(arr))
-            feats = torch.from_numpy(np.concatenate(parts, axis=1).astype(np.float32)).to(x.device)
-            feats = (feats - self.feat_mean) / self.feat_std
+            with torch.no_grad():
+                parts = []
+                if "entropy" in self.kinds:
+                    parts.append(shannon_entropy_torch(eeg)[:, None])
+                if "bandpower" in self.kinds:
+                    parts.append(relative_log_band_powers_torch(eeg))
+                feats = (torch.cat(parts, dim=1).float() - self.feat_mean) / self.feat_std
         else:
             # frozen FINs need no graph: skip the autograd bookkeeping
             with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze):
                 if self.fusion == "output":
-                    feats = (self.fin_outputs(eeg) - self.feat_mean) / self.feat_std
+                    feats = (self.fin_outputs(eeg, spectrum) - self.feat_mean) / self.feat_std
                 else:
-                    feats = torch.cat([self.fins[k].embed(eeg) for k in self.kinds], dim=-1)
+                    front = self.front_end(eeg, spectrum)
+                    feats = torch.cat([self.fins[k].embed_front(front) for k in self.kinds], dim=-1)
         return feats.reshape(b, length, -1)
 
 
 class FINViViTModule(nn.Module):
-    """ViViT trunk + feature branch; input [batch, seq_len, C, n] µV -> logits [batch, seq_len, 5]."""
+    """ViViT trunk + feature branch; input [batch, seq_len, C, n] µV -> logits [batch, seq_len, 5].
+
+    When a FIN reads the spectrum and the trunk's spectrogram is the FINs' (the default), the STFT
+    is computed once: its PSD feeds the FINs' relative spectrum (first channel) and then the trunk,
+    bit-identical to each computing its own (tested)."""
 
     def __init__(self, vivit: nn.Module, branch: FeatureBranch, fin_lr_scale: float = 1.0,
                  fin_weight_decay: float | None = None):
@@ -156,9 +177,28 @@ class FINViViTModule(nn.Module):
         self.branch = branch
         self.fin_lr_scale = float(fin_lr_scale)
         self.fin_weight_decay = fin_weight_decay
+        self.shares_spectrogram = self._shares_spectrogram()
+
+    def _shares_spectrogram(self) -> bool:
+        """Whether a FIN reads the spectrum and its spectrogram is the trunk's (same STFT), so one
+        STFT serves both (the ViViT's context layout and the FINs' default front end)."""
+        fins = list(self.branch.fins.values())
+        spec = getattr(self.vivit, "spectrogram", None)
+        if not fins or spec is None or getattr(self.vivit, "layout", None) != "context":
+            return False
+        mine = fins[0].spectrogram
+        same = all(getattr(spec, a) == getattr(mine, a) for a in ("sfreq", "n_fft", "hop", "pad", "k_lo", "k_hi"))
+        return same and any("spectral" in fin.paths for fin in fins)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.vivit(x, extra=self.branch(x))
+        if not self.shares_spectrogram:
+            return self.vivit(x, extra=self.branch(x))
+        from .fin import relative_spectrum
+
+        x = x.float()
+        psd = self.vivit.spectrogram.psd(x)                              # [B, L, C, F, T]
+        spectrum = relative_spectrum(psd[:, :, 0]).reshape(-1, psd.shape[-2])
+        return self.vivit(x, extra=self.branch(x, spectrum), psd=psd)
 
     def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
         """Optimiser groups: the trunk at the recipe's lr / weight decay, the (trainable) FIN
@@ -280,7 +320,7 @@ _variant("fin-vivit-frozen", "ViViT fused with both pre-trained FINs' outputs, F
          freeze=True)
 _variant("fin-vivit-random", "ViViT fused with both FIN architectures' outputs, not pre-trained (control).",
          pretrained=False)
-_variant("fin-vivit-embed", "ViViT fused with both FINs' hidden embeddings (pre-trained CNN branch).",
+_variant("fin-vivit-embed", "ViViT fused with both FINs' hidden embeddings (pre-trained branch).",
          fusion="embed")
 _variant("vivit-oracle", "ViViT fused with the exact entropy and band-power features (imitation ceiling).",
          oracle=True)

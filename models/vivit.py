@@ -78,15 +78,19 @@ class LogSpectrogram(nn.Module):
     one-sided power spectral density in µV²/Hz of each Hann-windowed segment
     (``2 |X_k|² / (sfreq * sum(w²))``), frequencies cropped to ``[fmin, fmax]``.
 
-    ``pad`` samples are reflected at both ends first, so with ``pad = (n_fft - hop) / 2`` the frames
-    are centred on the hop grid and the last samples of the signal are not dropped.
+    Each signal's mean is removed first (``demean``): a DC offset is no EEG content, and through the
+    Hann window's main lobe it would land in the 0.5-Hz bin (a flat epoch at a non-zero level would
+    look like pure delta). ``pad`` samples are then reflected at both ends, so with
+    ``pad = (n_fft - hop) / 2`` the frames are centred on the hop grid and the last samples of the
+    signal are not dropped.
     """
 
     def __init__(self, sfreq: float, n_fft: int, hop: int, pad: int = 0, fmin: float = 0.5,
                  fmax: float = 30.0, log_offset: float = LOG_OFFSET, log_mean: float = LOG_MEAN,
-                 log_std: float = LOG_STD):
+                 log_std: float = LOG_STD, demean: bool = True):
         super().__init__()
         self.sfreq, self.n_fft, self.hop, self.pad = float(sfreq), int(n_fft), int(hop), int(pad)
+        self.demean = bool(demean)
         window = torch.hann_window(self.n_fft, periodic=True, dtype=torch.float32)
         self.register_buffer("window", window, persistent=False)
         freqs = np.arange(self.n_fft // 2 + 1) * self.sfreq / self.n_fft
@@ -109,6 +113,8 @@ class LogSpectrogram(nn.Module):
         """``x`` [..., n] µV -> one-sided PSD [..., n_freqs, n_frames] µV²/Hz (no log, no scaling)."""
         lead, n = x.shape[:-1], x.shape[-1]
         x = x.reshape(-1, n).float()
+        if self.demean:
+            x = x - x.mean(-1, keepdim=True)
         if self.pad:
             x = F.pad(x[:, None], (self.pad, self.pad), mode="reflect")[:, 0]
         spec = torch.stft(x, self.n_fft, self.hop, window=self.window, center=False,
@@ -116,18 +122,13 @@ class LogSpectrogram(nn.Module):
         power = spec.real.square().add_(spec.imag.square()).mul_(self.psd_scale)
         return power.reshape(*lead, self.n_freqs, power.shape[-1])
 
+    def log_scale(self, psd: torch.Tensor) -> torch.Tensor:
+        """A :meth:`psd` -> ``(log10(PSD + offset) - mean) / std``, in place (the input never needs
+        a gradient): a caller that also wants the PSD itself (FIN-ViViT) computes it once."""
+        return psd.add_(self.log_offset).log10_().sub_(self.log_mean).div_(self.log_std)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        lead, n = x.shape[:-1], x.shape[-1]
-        x = x.reshape(-1, n)
-        if self.pad:
-            x = F.pad(x[:, None], (self.pad, self.pad), mode="reflect")[:, 0]
-        spec = torch.stft(x, self.n_fft, self.hop, window=self.window, center=False,
-                          return_complex=True)[:, self.k_lo:self.k_hi]
-        power = spec.real.square().add_(spec.imag.square())              # |X_k|², [N, F, T]
-        # (log10(scale |X|² + offset) - mean) / std, in place (the input never needs a gradient)
-        feat = power.mul_(self.psd_scale).add_(self.log_offset).log10_()
-        feat = feat.sub_(self.log_mean).div_(self.log_std)
-        return feat.reshape(*lead, self.n_freqs, feat.shape[-1])
+        return self.log_scale(self.psd(x))
 
 
 def _encoder(n_layers: int, d_model: int, heads: int, dim_ff: int, dropout: float) -> nn.Module:
@@ -251,10 +252,11 @@ class ViViTModule(nn.Module):
 
     # --- video ----------------------------------------------------------------------------------
 
-    def video(self, x: torch.Tensor) -> torch.Tensor:
+    def video(self, x: torch.Tensor, psd: torch.Tensor | None = None) -> torch.Tensor:
         """Raw ``x`` [batch, seq_len, C, n] µV -> spectrogram video [S, C, frames, freq, time].
 
         ``S`` = batch (context; frames = seq_len) or batch * seq_len (seed; frames = 12).
+        ``psd``: ``self.spectrogram.psd(x)`` when the caller has it (context layout; consumed).
         """
         if x.ndim != 4:
             raise ValueError(f"expected x [batch, seq_len, n_channels, n_samples], got {tuple(x.shape)}")
@@ -266,7 +268,8 @@ class ViViTModule(nn.Module):
         if self.layout == "context":
             if length > self.seq_len:
                 raise ValueError(f"seq_len {length} exceeds the model's {self.seq_len}")
-            return self.spectrogram(x).permute(0, 2, 1, 3, 4)            # [B, C, L, F, T]
+            spec = self.spectrogram(x) if psd is None else self.spectrogram.log_scale(psd)
+            return spec.permute(0, 2, 1, 3, 4)                           # [B, C, L, F, T]
         spec = self.spectrogram(x[..., self.window_index])               # [B, L, C, 12, F, T]
         return spec.reshape(b * length, c, *spec.shape[-3:])
 
@@ -325,18 +328,20 @@ class ViViTModule(nn.Module):
             return self.encoder(z)                                       # [S, 1 + n_t n_s, D]
         return self.encoder(z).reshape(s, n_t, n_s, d).mean(2)           # [S, n_t, D]
 
-    def epoch_embedding(self, x: torch.Tensor) -> torch.Tensor:
+    def epoch_embedding(self, x: torch.Tensor, psd: torch.Tensor | None = None) -> torch.Tensor:
         """Raw ``x`` [batch, seq_len, C, n] µV -> per-epoch embeddings [batch, seq_len, d_model]."""
         b, length = x.shape[:2]
-        z = self._encode(self.tubelet_tokens(self.video(x)))
+        z = self._encode(self.tubelet_tokens(self.video(x, psd)))
         if self.layout == "context":
             return z                                                     # n_t = seq_len
         z = z[:, 0] if self.cls_video is not None else z.mean(1)        # [B * L, D]
         return z.reshape(b, length, -1)
 
-    def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
-        """``x`` [batch, seq_len, C, n] µV (+ ``extra`` [batch, seq_len, extra_dim]) -> logits [batch, seq_len, 5]."""
-        z = self.epoch_embedding(x)
+    def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None,
+                psd: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` [batch, seq_len, C, n] µV (+ ``extra`` [batch, seq_len, extra_dim]) -> logits
+        [batch, seq_len, 5]; ``psd``: the spectrogram's PSD of ``x`` if already computed (consumed)."""
+        z = self.epoch_embedding(x, psd)
         z = with_extra(z, extra, self.extra_dim)
         return self.head(self.head_dropout(z))
 

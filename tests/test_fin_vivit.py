@@ -79,6 +79,19 @@ def test_output_fusion_is_the_standardised_fin_outputs():
         torch.testing.assert_close(feats, (outs - torch.from_numpy(mean)) / torch.from_numpy(std))
 
 
+@pytest.mark.parametrize("name", ["fin-vivit", "fin-vivit-embed", "fin-vivit-bandpower", "fin-vivit-entropy"])
+def test_one_stft_serves_trunk_and_fins(name):
+    """FIN-ViViT computes the spectrogram once for the trunk and the FINs' spectral front end: the
+    logits are those of the trunk and the FINs each computing their own, bit for bit."""
+    module = entry(name).build_module(1, 3000).eval()
+    assert module.shares_spectrogram == (name != "fin-vivit-entropy")   # the entropy FIN reads no spectrum
+    x = torch.randn(2, 10, 1, 3000) * 30
+    with torch.no_grad():
+        shared = module(x)
+        separate = module.vivit(x, extra=module.branch(x))
+    assert torch.equal(shared, separate)
+
+
 def test_frozen_and_oracle_differ_only_by_the_features():
     """Same trunk initialisation, same head width, same standardisation: only the imitation error
     separates fin-vivit-frozen from vivit-oracle."""

@@ -121,3 +121,21 @@ def test_make_test_runs_the_test_command():
     """`make test` with a selection: the recipe is pytest in the venv, as the README says."""
     out = _make("test", "PYTEST_ARGS=tests/test_protocols.py -x").stdout
     assert " passed" in out
+
+
+def test_make_bench_writes_the_json_and_the_summary_with_a_baseline(tmp_path):
+    """The README's `make bench` (one benchmark selected, so it takes seconds): bench.json in
+    RESULTS, and the summary with the FIN-ViViT targets; with BENCH_BASELINE the train-step ratio."""
+    results = tmp_path / "results"
+    selected = " ".join(f"tests/perf/test_perf_models.py::{t}[fin-vivit]"
+                        for t in ("test_inference_throughput", "test_train_step_throughput"))
+    out = _make("bench", f"RESULTS={results}", f"BENCH_TESTS={selected}").stdout
+    bench = json.loads((results / "bench.json").read_text())
+    assert {b["name"] for b in bench["benchmarks"]} == {"test_inference_throughput[fin-vivit]",
+                                                        "test_train_step_throughput[fin-vivit]"}
+    assert all(b["extra_info"]["threads"] == 1 for b in bench["benchmarks"])
+    assert "fin-vivit inference, epochs/s (1 thread(s))" in out and "(no --baseline)" in out
+    out = _make("bench", f"RESULTS={results}", f"BENCH_TESTS={selected}",
+                f"BENCH_BASELINE={results / 'bench.json'}").stdout
+    line = next(l for l in out.splitlines() if "fin-vivit train step" in l)
+    assert "1.00x" in line, line                                     # itself as the baseline

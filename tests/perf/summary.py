@@ -18,8 +18,18 @@ def _median(b: dict | None) -> float | None:
     return None if b is None else b["stats"]["median"]
 
 
-def targets(bench: dict) -> list[list]:
-    """Rows: target, measured, goal, met (None when the benchmark did not run)."""
+def _epochs_per_s(bench: dict | None, name: str) -> float | None:
+    if bench is None:
+        return None
+    b = _by_name(bench).get(name)
+    return None if b is None else b["extra_info"].get("epochs_per_s")
+
+
+def targets(bench: dict, baseline: dict | None = None) -> list[list]:
+    """Rows: target, measured, goal, met (None when the benchmark did not run).
+
+    ``baseline``: a bench.json of the code before the FIN-ViViT speed-up (FIN version 4), taken on
+    the same machine, for the train-step target (a ratio, as epochs/s depend on the machine)."""
     b = _by_name(bench)
     plain = _median(b.get("test_plain_read_of_the_psg_bytes"))
     cold = _median(b.get("test_prepare_real_night_cold"))
@@ -41,8 +51,13 @@ def targets(bench: dict) -> list[list]:
         ">= 0.5", lambda v: v >= 0.5)
     row("cache load vs cold prepare", cold / cached if cold and cached else None, ">= 20x",
         lambda v: v >= 20, "{:.0f}x")
-    row("fin-vivit inference, epochs/s (2 cores)",
+    threads = fin["extra_info"].get("threads", "?") if fin else "?"
+    row(f"fin-vivit inference, epochs/s ({threads} thread(s))",
         fin["extra_info"]["epochs_per_s"] if fin else None, ">= 5000", lambda v: v >= 5000, "{:.0f}")
+    train = _epochs_per_s(bench, "test_train_step_throughput[fin-vivit]")
+    before = _epochs_per_s(baseline, "test_train_step_throughput[fin-vivit]")
+    row("fin-vivit train step, epochs/s" + (f" / baseline's {before:.0f}" if before else " (no --baseline)"),
+        train / before if train and before else None, ">= 2x", lambda v: v >= 2, "{:.2f}x")
     row("quick suite wall time, min", suite / 60 if suite else None, "<= 15", lambda v: v <= 15,
         "{:.1f}")
     if rss[12] and rss[153]:
@@ -65,12 +80,19 @@ def entries(bench: dict) -> list[list]:
     return out
 
 
-def main(path: str = "results/bench.json") -> int:
+def main(path: str = "results/bench.json", *args: str) -> int:
+    """``python -m tests.perf.summary BENCH.json [--baseline OLD.json]``."""
     bench = json.loads(Path(path).read_text())
+    baseline = None
+    if args[:1] == ("--baseline",) and len(args) == 2:
+        baseline = json.loads(Path(args[1]).read_text())
+    elif args:
+        print("usage: python -m tests.perf.summary BENCH.json [--baseline OLD.json]", file=sys.stderr)
+        return 2
     info = bench.get("machine_info", {})
     print(f"make bench: {path} ({info.get('cpu', {}).get('brand_raw', '?')}, "
           f"{info.get('cpu', {}).get('count', '?')} cores, {bench.get('datetime', '')})\n")
-    print(tabulate(targets(bench), headers=["target", "measured", "goal", "met"]))
+    print(tabulate(targets(bench, baseline), headers=["target", "measured", "goal", "met"]))
     print()
     print(tabulate(entries(bench), floatfmt=".0f",
                    headers=["entry", "params", "inference ep/s", "train-step ep/s",
