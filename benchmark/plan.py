@@ -289,23 +289,30 @@ def _calibrate_classic(model, params, seed, n_channels, n_samples, sfreq) -> Cal
 
 
 def calibration_key(model: str, params: dict, shape: tuple, device: str, threads) -> str:
-    """Cache key: the entry, its parameters, the data shape, and what sets speed on this machine."""
+    """Cache key: the entry, its parameters, the data shape, and what sets speed on this machine.
+
+    The entry's code is its code hash (:func:`benchmark.identity.code_identity`: its modules, what
+    they import, the harness, shipped weights), not the commit: a commit that touches other
+    entries, the docs or the tests keeps this entry's calibration.
+    """
     from datasets.cache import config_key
 
     from .device import device_info
+    from .identity import code_identity
+    from .registry import get_entry
     from .store import environment
 
     env = environment()
-    return config_key("calibration", 1, model, json.dumps(params, sort_keys=True, default=str),
+    return config_key("calibration", 2, model, json.dumps(params, sort_keys=True, default=str),
                       list(shape), device_info(device), threads, env["packages"].get("torch"),
-                      env.get("git_commit"), os.uname().nodename)
+                      code_identity(get_entry(model).cls)["hash"], os.uname().nodename)
 
 
 def calibrate_cached(model: str, params: dict, shape: tuple, device: str, threads,
                      cache_dir=None, refresh: bool = False) -> tuple[Calibration, bool]:
     """:func:`calibrate` under the job's thread count and device, cached in
-    ``<cache>/plan/<key>.json`` (same entry, parameters, shape, device, threads, torch, commit and
-    host); returns it and whether it came from the cache."""
+    ``<cache>/plan/<key>.json`` (same entry, parameters, shape, device, threads, torch, entry code
+    and host); returns it and whether it came from the cache."""
     from datasets.cache import atomic_write_bytes, default_cache_dir
 
     from .device import use_device
@@ -420,7 +427,7 @@ def project(jobs: list, workers: int, data=None, cache_dir=None, refresh: bool =
         cals[key], cal_s, cached = cal, cal_s + cal.seconds * (not hit), cached + hit
     if cached:
         notes.append(f"{cached} calibration(s) reused from the cache (same entry, parameters, "
-                     "device, threads, torch and commit)")
+                     "device, threads, torch and entry code)")
     per_job, per_model = {}, {}
     for job in jobs:
         cal = cals[(job.model, json.dumps(job.params, sort_keys=True, default=str))]

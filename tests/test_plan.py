@@ -125,3 +125,19 @@ def test_a_real_run_ends_with_projected_vs_actual(toy_plugin, quick_cache, tmp_p
     # (the session's quick cache also holds other tests' calibrations, e.g. test_makefile's)
     cached = {json.loads(p.read_text())["model"] for p in (quick_cache / "plan").glob("*.json")}
     assert "toy-prior" in cached
+
+
+def test_calibrations_are_kept_across_commits_that_leave_the_entry_alone(monkeypatch):
+    """The calibration cache key follows the entry's code hash, not the commit."""
+    import benchmark.identity as identity
+    import benchmark.store as store
+    from benchmark.plan import calibration_key
+
+    args = ("majority", {}, (1, 3000, 100.0), "cpu", 1)
+    key = calibration_key(*args)
+    env = store.environment()
+    monkeypatch.setattr(store, "environment", lambda: {**env, "git_commit": "another-commit"})
+    assert calibration_key(*args) == key
+    monkeypatch.setattr(identity, "code_identity", lambda cls: {"hash": "changed code", "files": {}})
+    assert calibration_key(*args) != key
+    assert calibration_key("vivit", *args[1:]) != calibration_key("majority", *args[1:])
