@@ -27,6 +27,9 @@ DOCKER      ?= docker
 IMAGE       ?= sleepbench:$(TORCH_VARIANT)
 TORCH_VARIANT ?= cpu
 TORCH_VERSION ?= 2.13.0
+# the index torch comes from (default: the PyTorch index of TORCH_VARIANT); e.g. TORCH_VARIANT=cu130
+# TORCH_INDEX=https://pypi.org/simple takes PyPI's torch, a CUDA 13.0 build
+TORCH_INDEX ?=
 DOCKER_NET  ?= --network=host
 GPUS        ?=
 # --device of every run: auto (a GPU when torch sees one, else the CPU); with GPUS set, cuda, so an
@@ -62,7 +65,8 @@ image:  ## build the Docker image IMAGE (torch TORCH_VARIANT; a torch wheel in L
 	@if ls $(LOCAL_WHEELS)/torch-$(TORCH_VERSION)+$(TORCH_VARIANT)-*.whl >/dev/null 2>&1; then \
 	  mkdir -p wheels && cp -u $(LOCAL_WHEELS)/torch-$(TORCH_VERSION)+$(TORCH_VARIANT)-*.whl wheels/; fi
 	$(DOCKER) build $(DOCKER_NET) -t $(IMAGE) --build-arg TORCH_VERSION=$(TORCH_VERSION) \
-	  --build-arg TORCH_VARIANT=$(TORCH_VARIANT) --build-arg SLEEPBENCH_COMMIT=$$(git rev-parse HEAD 2>/dev/null) .
+	  --build-arg TORCH_VARIANT=$(TORCH_VARIANT) $(if $(TORCH_INDEX),--build-arg TORCH_INDEX=$(TORCH_INDEX)) \
+	  --build-arg SLEEPBENCH_COMMIT=$$(git rev-parse HEAD 2>/dev/null) .
 
 RUN_MODELS = $(if $(MODELS),--models $(MODELS))
 DOCKER_RUN = $(DOCKER) run --rm $(DOCKER_NET) $(if $(GPUS),--gpus $(GPUS)) -u $$(id -u):$$(id -g) \

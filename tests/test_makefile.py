@@ -139,3 +139,13 @@ def test_make_bench_writes_the_json_and_the_summary_with_a_baseline(tmp_path):
                 f"BENCH_BASELINE={results / 'bench.json'}").stdout
     line = next(l for l in out.splitlines() if "fin-vivit train step" in l)
     assert "1.00x" in line, line                                     # itself as the baseline
+
+
+def test_make_image_passes_another_torch_index(docker_env):
+    """`make image TORCH_VARIANT=cu130 TORCH_INDEX=https://pypi.org/simple` (README, GPU): the
+    index reaches the build as the Dockerfile's TORCH_INDEX argument."""
+    _make("image", "TORCH_VARIANT=cu130", "TORCH_INDEX=https://pypi.org/simple",
+          f"DOCKER={docker_env['docker']}", env_extra=docker_env["env"])
+    (build,) = _docker_calls(docker_env["log"])
+    assert build[build.index("-t") + 1] == "sleepbench:cu130"
+    assert "TORCH_INDEX=https://pypi.org/simple" in build and "TORCH_VARIANT=cu130" in build

@@ -141,3 +141,19 @@ def test_calibrations_are_kept_across_commits_that_leave_the_entry_alone(monkeyp
     monkeypatch.setattr(identity, "code_identity", lambda cls: {"hash": "changed code", "files": {}})
     assert calibration_key(*args) != key
     assert calibration_key("vivit", *args[1:]) != calibration_key("majority", *args[1:])
+
+
+def test_the_one_pass_fold_measurement_runs(quick_cache):
+    """`python -m tests.perf.fold_pass` (the README's measured fold table), on the quick protocol."""
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    out = subprocess.run([sys.executable, "-m", "tests.perf.fold_pass", "vivit", "majority",
+                          "--protocol", "quick", "--suite", "quick", "--cache-dir", str(quick_cache),
+                          "--json"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = {r["entry"]: r for r in json.loads(out.stdout)}
+    assert rows["vivit"]["steps"] == 18 and rows["vivit"]["cpu_s"] > 0        # one pass of 18 steps
+    assert rows["majority"]["steps"] is None and rows["majority"]["epochs"]["test"] > 0
