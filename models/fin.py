@@ -1,6 +1,6 @@
 """Feature Imitating Networks (FINs): small nets pre-trained to compute entropy and band power.
 
-A FIN (Saba et al., 2021, arXiv:2110.04831) is a network trained, before the task, to output a
+A FIN (Saba-Sadiya et al., 2021, arXiv:2110.04831) is a network trained, before the task, to output a
 closed-form feature of its input; used inside a larger model it brings that feature (and the
 layers that compute it) as an initialisation that the task can fine-tune. Here:
 
@@ -83,7 +83,8 @@ def amplitude_histogram(x: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch
     scale = (bins * (1 - 2 ** -20)) / (hi - lo).clamp_min(1e-30)
     idx = (x - lo).mul_(scale).long()
     # float counts of 1 are exact, so the sums do not depend on the order atomics add them in
-    hist = torch.zeros(n, bins, device=x.device).scatter_add_(1, idx, torch.ones(1, device=x.device).expand(n, length))
+    ones = torch.ones(1, device=x.device).expand(n, length)
+    hist = torch.zeros(n, bins, device=x.device).scatter_add_(1, idx, ones)
     hist /= length
     centres = (torch.arange(bins, device=x.device, dtype=hist.dtype) + 0.5) / bins
     mu = hist @ centres

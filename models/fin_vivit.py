@@ -10,7 +10,7 @@ between entries is the feature branch and nothing else.
 
 What the trunk receives (``fusion``):
 
-* ``"output"`` (default, the FIN way of Saba et al. 2021): each FIN's *output*, the imitated
+* ``"output"`` (default, the FIN way of Saba-Sadiya et al. 2021): each FIN's *output*, the imitated
   feature itself (1 entropy value, 5 log10 relative band powers per epoch), standardised by the
   same fixed constants as the oracle's exact features (:func:`models.fin.target_stats`). So
   ``fin-vivit-frozen`` and ``vivit-oracle`` differ only by the imitation error, and a single-FIN
@@ -44,8 +44,8 @@ Entries (all share the ``vivit`` trunk and recipe):
                          what imitation can add
 =======================  ========================================================================
 
-Reference: Saba SM et al. (2021) "Feature Imitating Networks", arXiv:2110.04831; Arnab A et al.
-(2021) "ViViT: A Video Vision Transformer", ICCV.
+Reference: Saba-Sadiya S, Alhanai T, Ghassemi MM (2021) "Feature Imitating Networks",
+arXiv:2110.04831; Arnab A et al. (2021) "ViViT: A Video Vision Transformer", ICCV.
 """
 
 from __future__ import annotations

@@ -43,6 +43,16 @@ def quick_cache(tmp_path_factory):
     return cache
 
 
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory):
+    """``SLEEPBENCH_CACHE`` set to a fresh folder for one test module (FINs of test configurations
+    pre-train there, not in the user's cache)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SLEEPBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def toy_plugin():
     """Registers the toy entries of tests/toy_entries.py (also for subprocesses, via the env)."""

@@ -4,11 +4,8 @@ SHA-1 checks, and ``sleepbench run --protocol sleepedf-sc-to-st`` end to end on 
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import shutil
-import threading
 from collections import Counter
 
 import numpy as np
@@ -19,6 +16,8 @@ from datasets.records import Record, sleep_telemetry_records, telemetry_conditio
 from datasets.sleep_edf import SleepEDF, fetch
 from datasets.studies import TEST_UNIT_OFFSET
 from datasets.surrogate import PSG_SIGNALS_ST, SurrogateSpec, generate
+
+from .loopback import MirrorHandler, loopback_mirror
 
 PROTOCOLS = {"placebo": "sleepedf-sc-to-st", "temazepam": "sleepedf-sc-to-st-temazepam"}
 
@@ -104,27 +103,10 @@ def test_run_cross_study_end_to_end(sc_st_surrogate, tmp_path, condition):
     assert text.startswith("# [SURROGATE") and "cross-study" in text
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    requests: list[str] = []
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        type(self).requests.append(self.path)
-        super().do_GET()
-
-
 @pytest.fixture
 def telemetry_mirror(tmp_path):
-    root = tmp_path / "mirror"
-    (root / "sleep-telemetry").mkdir(parents=True)
-    _Handler.requests = []
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield root / "sleep-telemetry", f"http://127.0.0.1:{server.server_address[1]}/sleep-telemetry/"
-    server.shutdown()
+    with loopback_mirror(tmp_path / "mirror", "sleep-telemetry") as mirror:
+        yield mirror
 
 
 def test_fetch_telemetry_both_nights_with_sha1(sc_st_surrogate, telemetry_mirror, tmp_path,
@@ -143,7 +125,7 @@ def test_fetch_telemetry_both_nights_with_sha1(sc_st_surrogate, telemetry_mirror
     monkeypatch.setattr(sedf, "records_for", lambda study: table)
     inv = fetch(tmp_path / "data", subjects=[0], study="telemetry", base_url=url, progress=False)
     assert sorted(inv.complete) == ["ST7011J0", "ST7012J0"] and not inv.corrupt
-    assert sorted(_Handler.requests) == sorted(f"/sleep-telemetry/{f}" for r in table[:2]
+    assert sorted(MirrorHandler.requests) == sorted(f"/sleep-telemetry/{f}" for r in table[:2]
                                                for f in (r.psg, r.hypnogram))
     # a corrupt copy on the mirror is refused by its SHA-1 and listed, not raised
     bad = bytearray((folder / table[2].psg).read_bytes())

@@ -3,41 +3,21 @@ reachable here): files arrive, SHA-1s are verified, failures are listed, present
 
 from __future__ import annotations
 
-import functools
-import http.server
 import shutil
-import threading
 
 import pytest
 
 from datasets.sleep_edf import fetch
 
 from .conftest import REAL_HYP, REAL_PSG
-
-
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    requests: list[str] = []
-
-    def log_message(self, *args):  # keep test output clean
-        pass
-
-    def do_GET(self):
-        type(self).requests.append(self.path)
-        super().do_GET()
+from .loopback import MirrorHandler, loopback_mirror
 
 
 @pytest.fixture
 def mirror(tmp_path):
     """A loopback mirror laid out as PhysioNet's sleep-edfx/sleep-cassette folder."""
-    root = tmp_path / "mirror"
-    (root / "sleep-cassette").mkdir(parents=True)
-    _Handler.requests = []
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root / "sleep-cassette", f"http://127.0.0.1:{server.server_address[1]}/sleep-cassette/"
-    server.shutdown()
+    with loopback_mirror(tmp_path / "mirror", "sleep-cassette") as served:
+        yield served
 
 
 def test_fetch_downloads_and_verifies(real_dir, mirror, tmp_path):
@@ -48,9 +28,9 @@ def test_fetch_downloads_and_verifies(real_dir, mirror, tmp_path):
     assert list(inv.complete) == ["SC4001E0"] and not inv.corrupt
     assert (tmp_path / "data/physionet-sleep-data/SC4001E0-PSG.edf").stat().st_size == 48_338_048
     # a second fetch finds the verified files and asks the server for nothing
-    _Handler.requests.clear()
+    MirrorHandler.requests.clear()
     inv = fetch(tmp_path / "data", subjects=[0], nights=(1,), base_url=url, progress=False)
-    assert list(inv.complete) == ["SC4001E0"] and _Handler.requests == []
+    assert list(inv.complete) == ["SC4001E0"] and MirrorHandler.requests == []
 
 
 def test_corrupt_and_missing_downloads_are_listed_not_raised(real_dir, mirror, tmp_path):

@@ -19,12 +19,8 @@ ENTRIES = ("fin-vivit", "fin-vivit-entropy", "fin-vivit-bandpower", "fin-vivit-f
            "fin-vivit-random", "fin-vivit-embed", "vivit-oracle")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fin_cache(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SLEEPBENCH_CACHE", str(tmp_path_factory.mktemp("fin-cache")))
-    yield
-    mp.undo()
+#: FINs of other configurations pre-train into a cache of this module's own
+pytestmark = pytest.mark.usefixtures("module_cache")
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,8 @@ SMALL_FIN = dict(n_train=1200, n_valid=200, epochs=2, batch_size=64)
 TINY = dict(depth=1, max_epochs=1, steps_per_epoch=2, batch_size=4)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fin_cache(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SLEEPBENCH_CACHE", str(tmp_path_factory.mktemp("fin-cache")))
-    yield
-    mp.undo()
+#: FINs of other configurations pre-train into a cache of this module's own
+pytestmark = pytest.mark.usefixtures("module_cache")
 
 
 def test_registered_and_the_origins_parameter_count():
