@@ -45,7 +45,8 @@ help:  ## this list
 	@echo "variables: PYTHON=$(PYTHON) VENV=$(VENV) TORCH_SPEC=$(TORCH_SPEC) TORCH_PIP_ARGS=$(TORCH_PIP_ARGS)"
 	@echo "           SURROGATE_DIR=$(SURROGATE_DIR) SUBJECTS=$(SUBJECTS) HOURS=$(HOURS) JOBS=$(JOBS)"
 	@echo "           RESULTS=$(RESULTS) DATA_DIR=$(DATA_DIR) REAL_DIR=$(REAL_DIR) SUITE=$(SUITE) MODELS=$(MODELS)"
-	@echo "   docker: IMAGE=$(IMAGE) TORCH_VARIANT=$(TORCH_VARIANT) (cpu, or cu128 ... with GPUS=all)"
+	@echo "           PYTEST_ARGS=$(PYTEST_ARGS) BENCH_TESTS=$(BENCH_TESTS) BENCH_BASELINE=$(BENCH_BASELINE)"
+	@echo "   docker: IMAGE=$(IMAGE) TORCH_VARIANT=$(TORCH_VARIANT) (cpu, or cu128 ... with GPUS=all) TORCH_INDEX=$(TORCH_INDEX)"
 	@echo "           DOCKER_NET=$(DOCKER_NET) CACHE_DIR=$(CACHE_DIR) LOCAL_WHEELS=$(LOCAL_WHEELS)"
 	@echo "   device: DEVICE=$(DEVICE) (auto, cpu, cuda, cuda:N; cuda when GPUS is set)"
 

@@ -58,7 +58,8 @@ def test_make_help_lists_every_documented_target():
     out = _make("help").stdout
     for target in ("quick", "test", "image", "benchmark", "benchmark-local", "real-night", "tables"):
         assert f"make {target} " in out
-    assert "MODELS=" in out
+    for variable in ("MODELS=", "BENCH_TESTS=", "BENCH_BASELINE=", "TORCH_INDEX="):
+        assert variable in out
 
 
 def test_make_image_builds_with_the_dockerfile(docker_env):
