@@ -56,7 +56,8 @@ def _docker_calls(log: Path) -> list[list[str]]:
 
 def test_make_help_lists_every_documented_target():
     out = _make("help").stdout
-    for target in ("quick", "test", "image", "benchmark", "benchmark-local", "real-night", "tables"):
+    for target in ("quick", "test", "image", "benchmark", "benchmark-local", "real-night", "tables",
+                   "bench"):
         assert f"make {target} " in out
     for variable in ("MODELS=", "BENCH_TESTS=", "BENCH_BASELINE=", "TORCH_INDEX="):
         assert variable in out
