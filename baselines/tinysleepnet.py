@@ -16,7 +16,7 @@ from torch import nn
 
 from benchmark.epochs import N_CLASSES, EpochSet
 from benchmark.registry import register
-from benchmark.training import DeepEntry, PassTracker, module_device, validation_macro_f1
+from benchmark.training import DeepEntry, PassTracker, module_device, pass_steps, validation_macro_f1
 
 #: Cross-entropy weights of W, N1, N2, N3, REM in the paper (N1, the rarest and hardest, x 1.5).
 PAPER_CLASS_WEIGHTS = (1.0, 1.5, 1.0, 1.0, 1.0)
@@ -215,6 +215,8 @@ class TinySleepNet(DeepEntry):
     under dropout and from changing weights.
     """
 
+    pass_steps_rule = "recordings"  # batches of nights walked side by side (see train_module)
+
     def __init__(self, seq_len: int = 20, batch_size: int = 15, max_epochs: int = 200,
                  steps_per_epoch: int | None = None, lr: float = 1e-4, weight_decay: float = 1e-3,
                  patience: int = 50, class_weights: tuple = PAPER_CLASS_WEIGHTS,
@@ -277,8 +279,7 @@ class TinySleepNet(DeepEntry):
 
     def _pass_steps(self, lengths: list[int]) -> int:
         """Optimiser steps of one pass over nights of ``lengths`` taken in this order."""
-        bs, sl = int(self.batch_size), int(self.seq_len)
-        steps = sum(-(-max(lengths[i:i + bs]) // sl) for i in range(0, len(lengths), bs))
+        steps = pass_steps(lengths, int(self.batch_size), int(self.seq_len), self.pass_steps_rule)
         return min(steps, self.steps_per_epoch) if self.steps_per_epoch else steps
 
     def train_module(self, train: EpochSet, valid: EpochSet) -> dict:

@@ -264,7 +264,7 @@ def _calibrate_deep(model, params, seed, n_channels, n_samples, sfreq) -> Calibr
     entry.predict_proba(warm)
     per_epoch = _timed(lambda: entry.predict_proba(test)) / n
     return Calibration(model, "deep", fixed, step_s=step, predict_per_epoch_s=per_epoch,
-                       recipe={"batch_size": batch, "seq_len": seq,
+                       recipe={"batch_size": batch, "seq_len": seq, "pass_steps": entry.pass_steps_rule,
                                "steps_per_epoch": recipe.steps_per_epoch,
                                "max_epochs": int(recipe.max_epochs), "patience": int(recipe.patience)})
 
@@ -303,7 +303,7 @@ def calibration_key(model: str, params: dict, shape: tuple, device: str, threads
     from .store import environment
 
     env = environment()
-    return config_key("calibration", 2, model, json.dumps(params, sort_keys=True, default=str),
+    return config_key("calibration", 3, model, json.dumps(params, sort_keys=True, default=str),
                       list(shape), device_info(device), threads, env["packages"].get("torch"),
                       code_identity(get_entry(model).cls)["hash"], os.uname().nodename)
 
@@ -339,10 +339,10 @@ def fold_seconds(cal: Calibration, shape: FoldShape) -> tuple[float, float]:
     if cal.kind == "classic":
         t = cal.fixed_s + cal.fit_per_epoch_s * sum(shape.train) + infer * shape.n_test
         return t, t
+    from .training import pass_steps
+
     r = cal.recipe
-    seq, batch = r["seq_len"], r["batch_size"]
-    windows = sum(n // seq + (1 if 0 < n < seq else 0) for n in shape.train)
-    steps = -(-windows // batch)
+    steps = pass_steps(shape.train, r["batch_size"], r["seq_len"], r.get("pass_steps", "windows"))
     if r.get("steps_per_epoch"):
         steps = min(steps, int(r["steps_per_epoch"]))
     per_pass = steps * cal.step_s + shape.n_valid * infer

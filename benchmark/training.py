@@ -49,6 +49,25 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def pass_steps(lengths, batch_size: int, seq_len: int, rule: str = "windows") -> int:
+    """Optimiser steps of one pass over recordings of ``lengths`` epochs.
+
+    ``rule="windows"`` (:func:`fit_module`): windows of ``seq_len`` epochs drawn from every
+    recording, ``batch_size`` windows a step (a recording shorter than ``seq_len`` counted as one
+    window). ``rule="recordings"`` (a stateful loop, TinySleepNet's): ``batch_size`` recordings walked
+    side by side, ``seq_len`` epochs a step, so a group costs its longest recording; the groups follow
+    ``lengths``' order (the loop's own order is a permutation, so this is exact for recordings of one
+    length and close otherwise).
+    """
+    lengths = [int(n) for n in lengths if n > 0]
+    if rule == "recordings":
+        return sum(-(-max(lengths[i:i + batch_size]) // seq_len) for i in range(0, len(lengths), batch_size))
+    if rule != "windows":
+        raise ValueError(f"rule {rule!r}: 'windows' or 'recordings'")
+    n_windows = sum(n // seq_len + (1 if n < seq_len else 0) for n in lengths)
+    return -(-n_windows // batch_size)
+
+
 def windows(set_: EpochSet, seq_len: int, rng: np.random.Generator | None = None) -> np.ndarray:
     """Start indices (into the concatenated arrays) of windows of ``seq_len`` consecutive epochs.
 
@@ -255,6 +274,9 @@ class DeepEntry(Entry):
     """
 
     kind = "deep"
+    #: how a pass is cut into optimiser steps (:func:`pass_steps`): "windows" (:func:`fit_module`),
+    #: or "recordings" for a loop that walks ``batch_size`` recordings side by side (cost plans use it)
+    pass_steps_rule = "windows"
 
     def __init__(self, seed: int = 0, **recipe):
         """Store ``seed`` and any :class:`TrainRecipe` field given (``max_epochs``, ``lr``, ...).

@@ -63,7 +63,7 @@ def test_calibration_times_a_small_deep_and_a_classic_entry():
     assert deep.error is None, deep.error
     assert deep.kind == "deep" and deep.step_s > 0 and deep.predict_per_epoch_s > 0
     assert deep.recipe == {"batch_size": 2, "seq_len": 2, "steps_per_epoch": 5, "max_epochs": 7,
-                           "patience": 2}
+                           "patience": 2, "pass_steps": "windows"}
     classic = calibrate("majority", {})
     assert classic.error is None and classic.kind == "classic" and classic.predict_per_epoch_s >= 0
 
@@ -157,3 +157,21 @@ def test_the_one_pass_fold_measurement_runs(quick_cache):
     rows = {r["entry"]: r for r in json.loads(out.stdout)}
     assert rows["vivit"]["steps"] == 18 and rows["vivit"]["cpu_s"] > 0        # one pass of 18 steps
     assert rows["majority"]["steps"] is None and rows["majority"]["epochs"]["test"] > 0
+
+
+def test_a_stateful_loop_is_projected_at_its_own_steps_per_pass():
+    """TinySleepNet walks 15 nights side by side, 20 epochs a step: a pass over 32 nights of 1,200
+    epochs is 3 groups x 60 = 180 steps (what its loop ran on surrogate-20's fold 0), not
+    ceil(32 x 60 windows / 15) = 128."""
+    from benchmark.registry import make_entry
+    from benchmark.training import pass_steps
+
+    shape = FoldShape(0, [1200] * 32, n_valid=0, n_test=0)
+    recipe = {"batch_size": 15, "seq_len": 20, "steps_per_epoch": None, "max_epochs": 1, "patience": 1}
+    for rule, steps in (("recordings", 180), ("windows", 128)):
+        cal = Calibration("x", "deep", 0.0, step_s=1.0, recipe={**recipe, "pass_steps": rule})
+        assert fold_seconds(cal, shape) == (steps, steps)
+    tsn = make_entry("tinysleepnet", seed=0)
+    assert tsn.pass_steps_rule == "recordings" and tsn._pass_steps([1200] * 32) == 180
+    assert pass_steps([1200] * 32, 15, 20, "recordings") == 180
+    assert make_entry("vivit", seed=0).pass_steps_rule == "windows"
