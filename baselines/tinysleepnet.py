@@ -279,8 +279,8 @@ class TinySleepNet(DeepEntry):
 
     def _pass_steps(self, lengths: list[int]) -> int:
         """Optimiser steps of one pass over nights of ``lengths`` taken in this order."""
-        steps = pass_steps(lengths, int(self.batch_size), int(self.seq_len), self.pass_steps_rule)
-        return min(steps, self.steps_per_epoch) if self.steps_per_epoch else steps
+        return pass_steps(lengths, int(self.batch_size), int(self.seq_len), self.pass_steps_rule,
+                          cap=self.steps_per_epoch)
 
     def train_module(self, train: EpochSet, valid: EpochSet) -> dict:
         """The paper's stateful training (see the class docstring); returns the training report."""

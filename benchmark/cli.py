@@ -300,7 +300,8 @@ def cmd_fin_pretrain(args) -> int:
             verdict = "reproduced the shipped file bit for bit"
         else:
             verdict = (f"DIFFERS from the shipped file (max |diff| {r['max_abs_diff']:.3g} over the "
-                       "parameters: the FIN code or its configuration changed, or another torch version, thread count or machine)")
+                       "parameters: the FIN code or its configuration changed, or another torch "
+                       "version, thread count or machine)")
         print(f"{kind}: sha256 {r['sha256'][:16]}, synthetic R2 {r['synthetic']['r2']:.4f}, "
               f"{r['train_seconds']:.0f} s: {verdict}")
     if args.write:

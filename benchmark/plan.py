@@ -342,9 +342,8 @@ def fold_seconds(cal: Calibration, shape: FoldShape) -> tuple[float, float]:
     from .training import pass_steps
 
     r = cal.recipe
-    steps = pass_steps(shape.train, r["batch_size"], r["seq_len"], r.get("pass_steps", "windows"))
-    if r.get("steps_per_epoch"):
-        steps = min(steps, int(r["steps_per_epoch"]))
+    steps = pass_steps(shape.train, r["batch_size"], r["seq_len"], r.get("pass_steps", "windows"),
+                       cap=r.get("steps_per_epoch"))
     per_pass = steps * cal.step_s + shape.n_valid * infer
     hi = int(r["max_epochs"])
     lo = min(hi, int(r["patience"]) + 1) if shape.n_valid else hi  # no validation: no early stop

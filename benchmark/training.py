@@ -49,8 +49,9 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def pass_steps(lengths, batch_size: int, seq_len: int, rule: str = "windows") -> int:
-    """Optimiser steps of one pass over recordings of ``lengths`` epochs.
+def pass_steps(lengths, batch_size: int, seq_len: int, rule: str = "windows", cap: int | None = None) -> int:
+    """Optimiser steps of one pass over recordings of ``lengths`` epochs, at most ``cap`` (a
+    recipe's ``steps_per_epoch``; None: no cap).
 
     ``rule="windows"`` (:func:`fit_module`): windows of ``seq_len`` epochs drawn from every
     recording, ``batch_size`` windows a step (a recording shorter than ``seq_len`` counted as one
@@ -61,11 +62,12 @@ def pass_steps(lengths, batch_size: int, seq_len: int, rule: str = "windows") ->
     """
     lengths = [int(n) for n in lengths if n > 0]
     if rule == "recordings":
-        return sum(-(-max(lengths[i:i + batch_size]) // seq_len) for i in range(0, len(lengths), batch_size))
-    if rule != "windows":
+        steps = sum(-(-max(lengths[i:i + batch_size]) // seq_len) for i in range(0, len(lengths), batch_size))
+    elif rule == "windows":
+        steps = -(-sum(n // seq_len + (1 if n < seq_len else 0) for n in lengths) // batch_size)
+    else:
         raise ValueError(f"rule {rule!r}: 'windows' or 'recordings'")
-    n_windows = sum(n // seq_len + (1 if n < seq_len else 0) for n in lengths)
-    return -(-n_windows // batch_size)
+    return min(steps, int(cap)) if cap else steps
 
 
 def windows(set_: EpochSet, seq_len: int, rng: np.random.Generator | None = None) -> np.ndarray:

@@ -277,7 +277,7 @@ def _train_fin(config: FINConfig, progress: bool) -> tuple[FINModule, dict]:
     module.target_std.copy_(torch.from_numpy(std))
     yt = torch.from_numpy((y - mean) / std)
     # the front end is fixed: computed once for the whole set, not once per pass
-    front = {k: v for k, v in module.front_end(torch.from_numpy(x)).items()}
+    front = module.front_end(torch.from_numpy(x))
     steps = -(-len(x) // config.batch_size)
     opt = torch.optim.AdamW(module.parameters(), lr=config.lr or DEFAULT_LR[config.kind],
                             weight_decay=config.weight_decay)

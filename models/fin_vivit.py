@@ -98,6 +98,12 @@ class FeatureBranch(nn.Module):
             if freeze:
                 fin.requires_grad_(False)
             self.fins[kind] = fin
+        # the FINs share one front end (one configuration builds them all): what it must compute
+        # for all of them is fixed here, not looked up per batch
+        if len({fin.hist_bins for fin in self.fins.values()}) > 1:
+            raise ValueError("the FINs of one branch must share their front end (hist_bins differ)")
+        self.front_paths = tuple(p for p in ("amplitude", "spectral")
+                                 if any(p in fin.paths for fin in self.fins.values()))
         if fusion == "output":
             self.out_dim = int(self.feat_mean.numel())
         else:
@@ -123,11 +129,7 @@ class FeatureBranch(nn.Module):
         """The FINs' fixed front end (:meth:`models.fin.FINModule.front_end`), computed once for
         all of them: every FIN of a branch is built from one configuration, so the histogram and the
         spectrum one FIN reads are the other's too."""
-        first = self.fins[self.kinds[0]]
-        wants = {p for fin in self.fins.values() for p in fin.paths}
-        if any(fin.hist_bins != first.hist_bins for fin in self.fins.values()):
-            raise ValueError("the FINs of one branch must share their front end (hist_bins differ)")
-        return first.front_end(eeg, spectrum, paths=tuple(wants))
+        return self.fins[self.kinds[0]].front_end(eeg, spectrum, paths=self.front_paths)
 
     def fin_outputs(self, eeg: torch.Tensor, spectrum: torch.Tensor | None = None) -> torch.Tensor:
         """``eeg`` [n, n_samples] µV -> the FINs' outputs [n, out] in feature units (not standardised)."""

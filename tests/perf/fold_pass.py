@@ -29,6 +29,7 @@ def fold_pass(models: list[str], protocol: str = "surrogate-20", suite: str = "f
     from benchmark.protocols import load_protocol
     from benchmark.registry import make_entry
     from benchmark.suites import load_suite
+    from benchmark.training import DeepEntry
 
     spec = load_protocol(protocol)
     data = open_protocol_data(spec, None, cache_dir, progress=False)
@@ -41,10 +42,9 @@ def fold_pass(models: list[str], protocol: str = "surrogate-20", suite: str = "f
         for name in models:
             if name not in recipe:
                 raise SystemExit(f"{name}: not an entry of suite {suite!r} ({', '.join(recipe)})")
-            params = dict(recipe[name])
-            if "max_epochs" in make_entry(name, 0).get_params():  # a deep entry: one pass
-                params["max_epochs"] = 1
-            entry = make_entry(name, 0, params)
+            entry = make_entry(name, 0, recipe[name])
+            if isinstance(entry, DeepEntry):  # one pass (the attribute its recipe() reads)
+                entry.max_epochs = 1
             cpu, wall = time.process_time(), time.perf_counter()
             entry.fit(roles["train"], roles["valid"])
             entry.predict_proba(roles["test"])

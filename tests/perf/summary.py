@@ -3,6 +3,7 @@ per-entry speed and memory table. ``python -m tests.perf.summary results/bench.j
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -18,11 +19,10 @@ def _median(b: dict | None) -> float | None:
     return None if b is None else b["stats"]["median"]
 
 
-def _epochs_per_s(bench: dict | None, name: str) -> float | None:
-    if bench is None:
-        return None
-    b = _by_name(bench).get(name)
-    return None if b is None else b["extra_info"].get("epochs_per_s")
+def _extra(bench: dict | None, name: str, key: str):
+    """``extra_info[key]`` of benchmark ``name`` in ``bench`` (None when either is absent)."""
+    b = None if bench is None else _by_name(bench).get(name)
+    return None if b is None else b["extra_info"].get(key)
 
 
 def targets(bench: dict, baseline: dict | None = None) -> list[list]:
@@ -35,7 +35,6 @@ def targets(bench: dict, baseline: dict | None = None) -> list[list]:
     cold = _median(b.get("test_prepare_real_night_cold"))
     verified = _median(b.get("test_prepare_real_night_verified"))
     cached = _median(b.get("test_prepare_real_night_cached"))
-    fin = b.get("test_inference_throughput[fin-vivit]")
     suite = _median(b.get("test_quick_suite_wall_time"))
     rss = {n: b.get(f"test_prepare_memory_is_independent_of_the_number_of_nights[{n}]")
            for n in (12, 153)}
@@ -51,11 +50,11 @@ def targets(bench: dict, baseline: dict | None = None) -> list[list]:
         ">= 0.5", lambda v: v >= 0.5)
     row("cache load vs cold prepare", cold / cached if cold and cached else None, ">= 20x",
         lambda v: v >= 20, "{:.0f}x")
-    threads = fin["extra_info"].get("threads", "?") if fin else "?"
-    row(f"fin-vivit inference, epochs/s ({threads} thread(s))",
-        fin["extra_info"]["epochs_per_s"] if fin else None, ">= 5000", lambda v: v >= 5000, "{:.0f}")
-    train = _epochs_per_s(bench, "test_train_step_throughput[fin-vivit]")
-    before = _epochs_per_s(baseline, "test_train_step_throughput[fin-vivit]")
+    infer = "test_inference_throughput[fin-vivit]"
+    row(f"fin-vivit inference, epochs/s ({_extra(bench, infer, 'threads') or '?'} thread(s))",
+        _extra(bench, infer, "epochs_per_s"), ">= 5000", lambda v: v >= 5000, "{:.0f}")
+    train = _extra(bench, "test_train_step_throughput[fin-vivit]", "epochs_per_s")
+    before = _extra(baseline, "test_train_step_throughput[fin-vivit]", "epochs_per_s")
     row("fin-vivit train step, epochs/s" + (f" / baseline's {before:.0f}" if before else " (no --baseline)"),
         train / before if train and before else None, ">= 2x", lambda v: v >= 2, "{:.2f}x")
     row("quick suite wall time, min", suite / 60 if suite else None, "<= 15", lambda v: v <= 15,
@@ -80,15 +79,15 @@ def entries(bench: dict) -> list[list]:
     return out
 
 
-def main(path: str = "results/bench.json", *args: str) -> int:
-    """``python -m tests.perf.summary BENCH.json [--baseline OLD.json]``."""
+def main(argv=None) -> int:
+    """``python -m tests.perf.summary [BENCH.json] [--baseline OLD.json]``."""
+    p = argparse.ArgumentParser(prog="python -m tests.perf.summary", description=__doc__.split("\n\n")[0])
+    p.add_argument("bench", nargs="?", default="results/bench.json")
+    p.add_argument("--baseline", help="bench.json of an earlier commit on this machine (speed-up ratios)")
+    args = p.parse_args(argv)
+    path = args.bench
     bench = json.loads(Path(path).read_text())
-    baseline = None
-    if args[:1] == ("--baseline",) and len(args) == 2:
-        baseline = json.loads(Path(args[1]).read_text())
-    elif args:
-        print("usage: python -m tests.perf.summary BENCH.json [--baseline OLD.json]", file=sys.stderr)
-        return 2
+    baseline = json.loads(Path(args.baseline).read_text()) if args.baseline else None
     info = bench.get("machine_info", {})
     print(f"make bench: {path} ({info.get('cpu', {}).get('brand_raw', '?')}, "
           f"{info.get('cpu', {}).get('count', '?')} cores, {bench.get('datetime', '')})\n")
@@ -101,4 +100,4 @@ def main(path: str = "results/bench.json", *args: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:]))
+    sys.exit(main())
