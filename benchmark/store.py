@@ -60,9 +60,26 @@ def write_record(results_dir: Path, record: dict, arrays: dict[str, np.ndarray])
     return js
 
 
+def cpu_kernel_set() -> str:
+    """The CPU kernel set torch dispatches to here: ATen's capability (``AVX512``, ``AVX2``,
+    ``DEFAULT``, ...; ``torch.backends.cpu.get_cpu_capability()``), with ``+ONEDNN_MAX_CPU_ISA=<isa>``
+    when oneDNN's instruction set is capped by that variable.
+
+    A seed fixes every byte of training only within one kernel set (and one torch build and thread
+    count): other kernels sum in another order, and rounding differences grow through the optimiser
+    steps. ``ATEN_CPU_CAPABILITY=default`` (and ``ONEDNN_MAX_CPU_ISA``) select another set on the
+    same machine, which is how the tests stand in for another CPU.
+    """
+    import torch
+
+    kernels = str(torch.backends.cpu.get_cpu_capability())
+    onednn = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    return f"{kernels}+ONEDNN_MAX_CPU_ISA={onednn.upper()}" if onednn else kernels
+
+
 @lru_cache(maxsize=1)
 def environment() -> dict:
-    """Python, package versions, platform and git commit, stored in every record."""
+    """Python, package versions, platform, CPU kernel set and git commit, stored in every record."""
     versions = {}
     for pkg in PACKAGES:
         try:
@@ -70,7 +87,8 @@ def environment() -> dict:
         except metadata.PackageNotFoundError:
             pass
     return {"python": platform.python_version(), "packages": versions,
-            "platform": platform.platform(), "git_commit": git_commit()}
+            "platform": platform.platform(), "cpu_kernel_set": cpu_kernel_set(),
+            "git_commit": git_commit()}
 
 
 def git_commit() -> str | None:

@@ -37,6 +37,15 @@ def row_flag(r) -> str:
     return ", ".join(parts)
 
 
+def row_note(r) -> str:
+    """A flag that leaves the row comparable: its records were made under several CPU kernel sets
+    ('' when one, or when the records predate the field)."""
+    sets = r.get("cpu_kernel_sets")
+    if isinstance(sets, str) and "," in sets:
+        return "mixed CPU kernel sets"
+    return ""
+
+
 def _dash(as_tex: bool) -> str:
     return "--" if as_tex else "—"
 
@@ -68,6 +77,8 @@ def display_frame(t, as_tex: bool) -> pd.DataFrame:
         flag = row_flag(r)
         if flag:
             name += f" ({flag})"
+        if row_note(r):
+            name += f" [{row_note(r)}]"
         seeds = str(r["seeds"]) + (f"/{int(r['seeds_expected'])}" if "seeds_expected" in r
                                    and pd.notna(r.get("seeds_expected")) and r["seeds"] < r["seeds_expected"] else "")
         d = {"Model": esc(name), "Folds": f"{r['folds_found_min']}/{r['folds_expected']}",

@@ -24,7 +24,7 @@ import pandas as pd
 from datasets.sleep_edf import STAGES
 
 from .bibliography import cite_keys, display_name
-from .display import row_flag
+from .display import row_flag, row_note
 from .paper import contrast_rows, table_bibtex, trainable_params
 
 _CSS = """
@@ -80,6 +80,8 @@ def main_frame(table) -> tuple[pd.DataFrame, list[str]]:
         flag = row_flag(r)
         if flag:
             name += f" — not comparable: {flag}"
+        if row_note(r):
+            name += f" — {row_note(r)}"
         k = r["kappa"]
         d = {"Model": name, "Entry": r["model"], "Acc (%)": _pct(r["accuracy"], r["accuracy_sd"], n),
              "MF1 (%)": _pct(r["macro_f1"], r["macro_f1_sd"], n),

@@ -67,3 +67,16 @@ def column_notes(unit: str, ref: str | None, frame: pd.DataFrame, contrasts: pd.
         notes.append("Flagged rows (incomplete folds or seeds, lost data, training without validation) "
                      "are shown but not compared: no ΔMF1, CI or p-value.")
     return notes
+
+
+def kernel_sets_text(runs: list[Run]) -> str:
+    """The CPU kernel sets the records were trained under, ``AVX2`` or ``AVX2, DEFAULT``, with
+    record counts when several ('' when no record says: made before the field existed)."""
+    seen: dict[str, int] = {}
+    for r in runs:
+        k = (r.record.get("environment") or {}).get("cpu_kernel_set")
+        if k:
+            seen[k] = seen.get(k, 0) + 1
+    if len(seen) <= 1:
+        return next(iter(seen), "")
+    return ", ".join(f"{k} ({n} record{'' if n == 1 else 's'})" for k, n in sorted(seen.items()))

@@ -22,7 +22,7 @@ import pandas as pd
 from datasets.sleep_edf import STAGES
 
 from .bibliography import STATS_KEYS, bibtex_for, cite_keys, display_name, keys_for
-from .display import row_flag
+from .display import row_flag, row_note
 from .formatting import tex
 
 PAPER_DIR = "paper"
@@ -151,6 +151,7 @@ def main_table_tex(table) -> str:
         rows.append(" & ".join(cells) + r" \\")
     incomplete = [f"{tex(display_name(r['model']))} ({tex(row_flag(r))})" for _, r in f.iterrows()
                   if row_flag(r)]
+    mixed = [tex(display_name(r["model"])) for _, r in f.iterrows() if row_note(r)]
     spread = (f"mean $\\pm$ sd over {seeds} seeds" if seeds > 1 else "one seed")
     caption = (
         f"Sleep staging on {_data_sentence(table)} "
@@ -160,7 +161,9 @@ def main_table_tex(table) -> str:
         f"(median over runs; -- when the entry trains none or does not report them)."
         + (f" (ref.): the reference of Table~\\ref{{tab:{table.protocol}-stats}}." if table.reference else "")
         + (f" $^\\dagger$Not comparable (incomplete or flagged): {'; '.join(incomplete)}."
-           if incomplete else ""))
+           if incomplete else "")
+        + (f" Trained under several CPU kernel sets (valid runs, not bit-reproducible as a whole): "
+           f"{', '.join(mixed)}." if mixed else ""))
     head1 = (r"Model & Acc & MF1 & $\kappa$ & \multicolumn{5}{c}{F1 per class (\%)} & Params \\")
     head2 = (r" & (\%) & (\%) & & " + " & ".join(STAGES) + r" & (k) \\")
     lines = [

@@ -41,10 +41,10 @@ from datasets.sleep_edf import STAGES
 from ..metrics import epoch_metrics, grouped_scores, mean_sd
 from ..stats import average_over_seeds
 from .contrasts import CMP_COLUMNS, compare, declared_contrasts
-from .display import folds_text, row_flag
+from .display import folds_text, row_flag, row_note
 from .entry_reports import imitation_summary, training_summary
 from .formatting import p_text
-from .notes import column_notes, packages_text, reference_text
+from .notes import column_notes, kernel_sets_text, packages_text, reference_text
 from .records import (Run, check_consistent, check_model_consistent, device_text,
                       expected_folds, fold_problems, load_records)
 from .selection import Selection, apply_selection, check_results_dir, make_selection
@@ -94,6 +94,7 @@ def _model_row(model: str, runs: list[Run], folds: list[int], seeds: list[int],
         fold = protocol_folds.get(r.fold) if protocol_folds is not None else None
         problems += [f"seed {r.seed} fold {r.fold}: {p}" for p in fold_problems(r, fold)]
     row["flags"] = "; ".join(problems)
+    row["cpu_kernel_sets"] = kernel_sets_text(runs)
     for key in ("accuracy", "macro_f1", "kappa"):
         row[key], row[f"{key}_sd"] = mean_sd(s["pooled"][key] for s in scores)
     subject_mf1 = average_over_seeds([s["subject_mf1"] for s in scores])
@@ -284,6 +285,7 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None,
         ("Package versions", packages_text(runs)),
         ("Device(s)", ", ".join(sorted({device_text(r.record.get("environment", {}).get("device"))
                                         for r in runs}))),
+        ("CPU kernel set(s)", kernel_sets_text(runs) or "not recorded"),
         ("Generated", datetime.now(timezone.utc).isoformat(timespec="seconds")),
         ("Reference", reference_text(ref, reference)),
     ]
@@ -293,6 +295,13 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None,
         header.append(("Lost data or no validation (flagged, not comparable)", " | ".join(lost)))
     if not_run:
         header.append(("Not run (no records)", ", ".join(not_run)))
+    mixed = [f"{r['model']} ({r['cpu_kernel_sets']})" for _, r in frame.iterrows() if row_note(r)]
+    if mixed:
+        header.append(("Mixed CPU kernel sets (flagged, still compared)",
+                       "; ".join(mixed) + ". Records of one row were trained under different CPU "
+                       "kernel sets (e.g. a heterogeneous cluster): each is a valid run of the same "
+                       "experiment, but not bit-reproducible as a whole; see docs/reproducibility.md "
+                       "for how far kernel sets move a row"))
     notes = column_notes(unit, ref, frame, contrast_frame)
     if kind == "within-night":
         notes.insert(0, f"Units are contiguous blocks of one night ({', '.join(sorted(nights))}), "
