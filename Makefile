@@ -38,7 +38,7 @@ DEVICE      ?= $(if $(GPUS),cuda,auto)
 CACHE_DIR   ?= $(HOME)/.cache/sleepbench
 LOCAL_WHEELS ?= /opt/wheels
 
-.PHONY: help install lock quick image benchmark benchmark-local real-night surrogate tables test bench clean
+.PHONY: help install lock quick image benchmark benchmark-local real-night surrogate tables test bench gpu-check clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -110,6 +110,9 @@ bench: install  ## performance benchmarks (pytest-benchmark) -> RESULTS/bench.js
 	mkdir -p $(RESULTS)
 	$(BIN)/python -m pytest -q $(BENCH_TESTS) --benchmark-only --benchmark-json $(RESULTS)/bench.json
 	$(BIN)/python -m tests.perf.summary $(RESULTS)/bench.json $(if $(BENCH_BASELINE),--baseline $(BENCH_BASELINE))
+
+gpu-check: install  ## on a GPU machine: CUDA tests, full suite calibrated on the GPU (fp32, bf16), one fold, the --workers that saturate it, projected wall time -> RESULTS/gpu-check (tiny sizes without a GPU)
+	$(BIN)/python -m tests.perf.gpu_check --device $(DEVICE) --out $(RESULTS)/gpu-check
 
 clean:  ## remove the venv and generated data (not results/)
 	rm -rf $(VENV) $(SURROGATE_DIR) .pytest_cache

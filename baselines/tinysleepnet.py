@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmark.device import autocast
 from benchmark.epochs import N_CLASSES, EpochSet
 from benchmark.registry import register
 from benchmark.training import DeepEntry, PassTracker, module_device, pass_steps, validation_macro_f1
@@ -331,9 +332,10 @@ class TinySleepNet(DeepEntry):
                         yb[j, :e1 - e0] = y[e0:e1]
                         mb[j, :e1 - e0] = True
                     xt, yt, mt = (torch.from_numpy(v).to(device) for v in (xb, yb, mb))
-                    logits, state = module.forward_stateful(xt, state, mt)
+                    with autocast(device):
+                        logits, state = module.forward_stateful(xt, state, mt)
                     state = tuple(h.detach() for h in state)  # truncated BPTT: carry values only
-                    ce = nn.functional.cross_entropy(logits.reshape(-1, N_CLASSES), yt.reshape(-1),
+                    ce = nn.functional.cross_entropy(logits.float().reshape(-1, N_CLASSES), yt.reshape(-1),
                                                      reduction="none")
                     m = mt.reshape(-1)
                     loss = (ce * cw[yt.reshape(-1)])[m].sum() / m.sum()
@@ -361,6 +363,7 @@ class TinySleepNet(DeepEntry):
         device = module_device(module)
         proba = np.zeros((len(data), N_CLASSES), dtype=np.float32)
         for a, b in self._nights(data):
-            logits = module.predict_night(torch.from_numpy(data.x[a:b]).to(device))
-            proba[a:b] = torch.softmax(logits, dim=-1).cpu().numpy()
+            with autocast(device):
+                logits = module.predict_night(torch.from_numpy(data.x[a:b]).to(device))
+            proba[a:b] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         return proba

@@ -183,11 +183,13 @@ def cmd_run(args) -> int:
     # the device of each job: GPUs round-robin locally; resolved by the worker on a Dask cluster
     from dataclasses import replace
 
+    from benchmark.device import parse_precision
     from benchmark.executors import gpu_resources, job_devices
     from benchmark.plan import compare, plan_text, run_projection
 
     devices = job_devices(args.executor, args.device, len(jobs), address=args.address)
-    jobs = [replace(j, device=d) for j, d in zip(jobs, devices)]
+    precision = parse_precision(args.precision)
+    jobs = [replace(j, device=d, precision=precision) for j, d in zip(jobs, devices)]
     print(f"{protocol}: {len(models)} model(s) x {len(seeds)} seed(s) -> {len(jobs)} job(s); "
           f"records in {args.results}/runs/{protocol}", file=sys.stderr)
     stderr = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
@@ -411,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=os.environ.get("SLEEPBENCH_DEVICE", "auto"),
                    help="auto (a GPU when torch sees one, else the CPU; default, or "
                         "$SLEEPBENCH_DEVICE), cpu, cuda (jobs spread over every GPU) or cuda:N")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                   help="fp32 (default: full float32, for tables that are cited) or bf16 (bfloat16 "
+                        "autocast: faster on a GPU; its records are another experiment)")
     p.add_argument("--plan", action="store_true",
                    help="print the jobs and their projected wall time (a short calibration on this "
                         "machine) and exit without running them")

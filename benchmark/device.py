@@ -33,6 +33,10 @@ from functools import lru_cache
 
 _SPEC = re.compile(r"^(auto|cpu|cuda)(?::(\d+))?$")
 _CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("sleepbench_device", default="cpu")
+_PRECISION: contextvars.ContextVar[str] = contextvars.ContextVar("sleepbench_precision", default="fp32")
+#: ``--precision`` values: full float32 (the default, for tables that are cited), or bfloat16
+#: autocast (matrix products and convolutions in bf16, reductions and the loss in float32)
+PRECISIONS = ("fp32", "bf16")
 
 
 def parse_device(spec: str) -> str:
@@ -123,6 +127,43 @@ def use_device(spec: str):
         yield resolved
     finally:
         _CURRENT.reset(token)
+
+
+def parse_precision(spec: str) -> str:
+    """``fp32`` or ``bf16``; ``ValueError`` naming the value otherwise."""
+    text = str(spec).strip().lower()
+    if text not in PRECISIONS:
+        raise ValueError(f"--precision {spec!r}: expected one of {', '.join(PRECISIONS)}")
+    return text
+
+
+def current_precision() -> str:
+    """The running job's precision (``fp32`` outside a job)."""
+    return _PRECISION.get()
+
+
+@contextmanager
+def use_precision(spec: str):
+    """Make ``spec`` (``fp32`` or ``bf16``) the precision of the deep entries trained in the block."""
+    token = _PRECISION.set(parse_precision(spec))
+    try:
+        yield _PRECISION.get()
+    finally:
+        _PRECISION.reset(token)
+
+
+def autocast(device):
+    """The autocast context of the current precision on ``device`` (a ``torch.device``): bfloat16
+    autocast under ``bf16`` (CUDA, and the CPU, where torch's autocast supports bf16 too), nothing
+    under ``fp32``. Wrap forward passes and losses in it; cast logits to float32 before a softmax
+    whose probabilities are stored."""
+    import contextlib
+
+    import torch
+
+    if _PRECISION.get() == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 def configure_cuda() -> None:

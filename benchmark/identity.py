@@ -162,10 +162,13 @@ def run_identity(entry, protocol: dict, checksums: dict) -> dict:
             "prep": jsonable(protocol["prep"]), "data": jsonable(checksums)}
 
 
-def config_hash(job, protocol: dict, identity: dict, device: str = "cpu") -> str:
-    """The key a finished record is found by: protocol hash, fold, model, seed, the identity and
-    the device type (``"cuda"`` records are never a finished CPU job, nor the reverse)."""
+def config_hash(job, protocol: dict, identity: dict, device: str = "cpu", precision: str = "fp32") -> str:
+    """The key a finished record is found by: protocol hash, fold, model, seed, the identity, the
+    device type (``"cuda"`` records are never a finished CPU job, nor the reverse) and the
+    precision (a ``bf16`` record is never a finished ``fp32`` job)."""
     where = {"device": "cuda"} if device == "cuda" else {}
+    if precision != "fp32":
+        where["precision"] = precision
     blob = json.dumps({"protocol": protocol["hash"], "fold": job.fold, "model": job.model,
                        "seed": job.seed, "identity": identity, **where}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]

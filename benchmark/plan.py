@@ -288,7 +288,8 @@ def _calibrate_classic(model, params, seed, n_channels, n_samples, sfreq) -> Cal
     return Calibration(model, "classic", fixed, fit_per_epoch_s=slope, predict_per_epoch_s=per_epoch)
 
 
-def calibration_key(model: str, params: dict, shape: tuple, device: str, threads) -> str:
+def calibration_key(model: str, params: dict, shape: tuple, device: str, threads,
+                    precision: str = "fp32") -> str:
     """Cache key: the entry, its parameters, the data shape, and what sets speed on this machine.
 
     The entry's code is its code hash (:func:`benchmark.identity.code_identity`: its modules, what
@@ -305,26 +306,29 @@ def calibration_key(model: str, params: dict, shape: tuple, device: str, threads
     env = environment()
     return config_key("calibration", 3, model, json.dumps(params, sort_keys=True, default=str),
                       list(shape), device_info(device), threads, env["packages"].get("torch"),
-                      code_identity(get_entry(model).cls)["hash"], os.uname().nodename)
+                      code_identity(get_entry(model).cls)["hash"], os.uname().nodename,
+                      *(() if precision == "fp32" else (precision,)))
 
 
 def calibrate_cached(model: str, params: dict, shape: tuple, device: str, threads,
-                     cache_dir=None, refresh: bool = False) -> tuple[Calibration, bool]:
-    """:func:`calibrate` under the job's thread count and device, cached in
+                     cache_dir=None, refresh: bool = False,
+                     precision: str = "fp32") -> tuple[Calibration, bool]:
+    """:func:`calibrate` under the job's thread count, device and precision, cached in
     ``<cache>/plan/<key>.json`` (same entry, parameters, shape, device, threads, torch, entry code
     and host); returns it and whether it came from the cache."""
     from datasets.cache import atomic_write_bytes, default_cache_dir
 
-    from .device import use_device
+    from .device import use_device, use_precision
     from .runner import _limited_threads
 
-    path = Path(cache_dir or default_cache_dir()) / "plan" / f"{calibration_key(model, params, shape, device, threads)}.json"
+    key = calibration_key(model, params, shape, device, threads, precision)
+    path = Path(cache_dir or default_cache_dir()) / "plan" / f"{key}.json"
     if not refresh and path.is_file():
         try:
             return Calibration(**json.loads(path.read_text())), True
         except (json.JSONDecodeError, TypeError):
             pass
-    with _limited_threads(threads), use_device(device):
+    with _limited_threads(threads), use_device(device), use_precision(precision):
         cal = calibrate(model, params, *shape)
     if cal.error is None:
         atomic_write_bytes(path, json.dumps(asdict(cal)).encode())
@@ -421,8 +425,9 @@ def project(jobs: list, workers: int, data=None, cache_dir=None, refresh: bool =
         if key in cals:
             continue
         if log:
-            log(f"calibrating {job.model} on {device} ...")
-        cal, hit = calibrate_cached(job.model, job.params, shape, device, job.threads, cache_dir, refresh)
+            log(f"calibrating {job.model} on {device} ({job.precision}) ...")
+        cal, hit = calibrate_cached(job.model, job.params, shape, device, job.threads, cache_dir, refresh,
+                                    precision=job.precision)
         cals[key], cal_s, cached = cal, cal_s + cal.seconds * (not hit), cached + hit
     if cached:
         notes.append(f"{cached} calibration(s) reused from the cache (same entry, parameters, "
@@ -519,7 +524,8 @@ def format_plan(jobs: list, proj: Projection, skipped: int = 0) -> str:
     head = (f"{first.protocol}: {len(jobs)} job(s) to run"
             + (f" ({skipped} more already recorded, skipped)" if skipped else "")
             + f"; device {d.get('type')} ({d.get('name')}), {proj.workers} worker(s) x "
-              f"{first.threads} thread(s); calibration {proj.calibration_s:.0f} s")
+              f"{first.threads} thread(s), {getattr(first, 'precision', 'fp32')}; "
+              f"calibration {proj.calibration_s:.0f} s")
     table = tabulate(rows, headers=["entry", "jobs", "budget", "train", "predict ms/epoch",
                                     "one fold", "all its jobs"])
     lines = [head, table,
@@ -567,7 +573,7 @@ def pending(jobs: list, data=None) -> tuple[list, int]:
                 kind = device_type(job.device)
             identity = run_identity(make_entry(job.model, job.seed, job.params), protocol,
                                     data.checksums(units))
-            chash = config_hash(job, protocol, identity, kind)
+            chash = config_hash(job, protocol, identity, kind, job.precision)
             done = finished(job.results_dir, job.protocol, job.model, job.seed, job.fold, chash)
         if not done:
             todo.append(job)

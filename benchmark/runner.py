@@ -26,7 +26,7 @@ import numpy as np
 
 from datasets.cache import file_lock
 
-from .device import current_device, device_info, use_device
+from .device import current_device, device_info, use_device, use_precision
 from .executors import make_executor
 from .identity import (HARNESS_VERSION, code_identity, config_hash, jsonable,  # noqa: F401
                        params_diff, run_identity)
@@ -51,6 +51,7 @@ class Job:
     cache_dir: str | None = None
     threads: int | None = 1  # torch / BLAS / OpenMP threads of this job (None: libraries' defaults)
     device: str = "cpu"  # benchmark.device spec: cpu, cuda:N, or auto / cuda (resolved by the worker)
+    precision: str = "fp32"  # fp32 or bf16 (benchmark.device.use_precision): part of a record's identity
 
     @property
     def label(self) -> str:
@@ -98,6 +99,9 @@ def conflict(job: Job, entry=None, device_type: str | None = None) -> str | None
     old_device = (record.get("environment", {}).get("device") or {}).get("type", "cpu")
     if device_type is not None and device_type != old_device:
         diff.append(f"device: {old_device} (record) -> {device_type} (now)")
+    old_precision = record.get("precision", "fp32")
+    if old_precision != job.precision:
+        diff.append(f"precision: {old_precision} (record) -> {job.precision} (now)")
     if not diff:
         return None
     return f"{js} was made with other settings: {'; '.join(diff)}"
@@ -145,7 +149,7 @@ def run_job(job: Job, force: bool = False) -> JobResult:
     """Run one (model, seed, fold); never raises: failures come back as ``status="failed"``."""
     t0 = time.perf_counter()
     try:
-        with _limited_threads(job.threads), use_device(job.device):
+        with _limited_threads(job.threads), use_device(job.device), use_precision(job.precision):
             return _run_job(job, force, t0)
     except NoUsableData as exc:  # bad inputs, already reported by name when the data was prepared
         return JobResult(job, "no-data", error=f"{job.label}: {exc}", seconds=time.perf_counter() - t0)
@@ -187,7 +191,7 @@ def _run_job(job: Job, force: bool, t0: float) -> JobResult:
     identity = run_identity(entry, protocol, checksums)
     # a GPU gives other (close, not equal) numbers than the CPU: a CUDA record is not a finished CPU
     # job and vice versa, so a table row never mixes devices
-    chash = config_hash(job, protocol, identity, current_device().type)
+    chash = config_hash(job, protocol, identity, current_device().type, job.precision)
     lock = record_paths(job.results_dir, job.protocol, job.model, job.seed, job.fold)[0]
     # a second run on the same results folder waits here for this job, then finds its record
     with file_lock(lock.with_suffix(".lock")):
@@ -229,7 +233,7 @@ def _fit_and_record(job, entry, protocol, data, roles, checksums, identity, chas
                   "description": info.description},
         "entry_report": jsonable(entry.report(test)),
         "prediction_context": context,
-        "seed": job.seed, "fold": job.fold, "subjects": roles,
+        "seed": job.seed, "fold": job.fold, "precision": job.precision, "subjects": roles,
         "metrics": metrics, "n_test_epochs": int(len(test)),
         "timing": {"fit_s": round(fit_s, 3), "predict_s": round(predict_s, 3)},
         "environment": {**environment(), "threads": job.threads,

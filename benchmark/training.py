@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 
-from .device import current_device, to_device
+from .device import autocast, current_device, to_device
 from .epochs import N_CLASSES, EpochSet
 from .registry import Entry
 
@@ -99,6 +99,50 @@ def _batch(x: np.ndarray, starts: np.ndarray, seq_len: int,
     return t if device is None else to_device(t, device)
 
 
+#: Fraction of the device's free memory that a fold's training and validation signals may fill to be
+#: copied there once, so that batches are indexed on the device instead of copied from host memory
+#: one at a time (``SLEEPBENCH_DEVICE_DATA_FRACTION`` overrides it; 0 turns the copy off). A
+#: Sleep-EDF-20 fold is ~42,000 epochs x 3,000 float32 samples per channel: 0.5 GB.
+DEVICE_DATA_FRACTION = 0.5
+
+
+def keep_on_device(nbytes: int, device: torch.device) -> bool:
+    """Whether ``nbytes`` of signals go to ``device`` once (True) or batch by batch (False).
+
+    On CUDA: when they fit in :data:`DEVICE_DATA_FRACTION` of the free memory that
+    ``torch.cuda.mem_get_info`` reports (jobs sharing a GPU each see what the others left). Never on
+    the CPU, where the host array already is the device's memory.
+    """
+    import os
+
+    if device.type != "cuda":
+        return False
+    fraction = float(os.environ.get("SLEEPBENCH_DEVICE_DATA_FRACTION", DEVICE_DATA_FRACTION))
+    free, _ = torch.cuda.mem_get_info(device)
+    return fraction > 0 and nbytes <= fraction * free
+
+
+class SignalSource:
+    """The windows of one set's signals, as batches on ``device``.
+
+    ``resident=True``: the whole array [n_epochs, n_channels, n_samples] is copied to the device
+    once and each batch is indexed there; ``False``: each batch is gathered from the host array and
+    copied (through pinned memory on CUDA). Both give the same windows, in the same order, with the
+    same bytes (tested on the CPU, where both paths can be forced).
+    """
+
+    def __init__(self, x: np.ndarray, device: torch.device, resident: bool):
+        self.device, self.resident = device, bool(resident)
+        self.x = to_device(torch.from_numpy(x), device) if self.resident else x
+
+    def windows(self, starts: np.ndarray, seq_len: int) -> torch.Tensor:
+        """Windows [len(starts), seq_len, n_channels, n_samples] starting at ``starts``."""
+        if not self.resident:
+            return _batch(self.x, starts, seq_len, self.device)
+        idx = torch.from_numpy(starts[:, None] + np.arange(seq_len)[None]).to(self.device)
+        return self.x[idx]
+
+
 def module_device(module: torch.nn.Module) -> torch.device:
     """The device of ``module``'s first parameter or buffer (CPU for a module without either)."""
     for t in module.parameters():
@@ -116,8 +160,9 @@ def class_weights(y: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_module(module: torch.nn.Module, data: EpochSet, seq_len: int,
-                   batch_size: int = 256) -> np.ndarray:
-    """Class probabilities [n_epochs, 5] for every epoch of ``data``."""
+                   batch_size: int = 256, source: SignalSource | None = None) -> np.ndarray:
+    """Class probabilities [n_epochs, 5] for every epoch of ``data`` (its signals from ``source``
+    when given, e.g. a copy already on the device; else copied batch by batch)."""
     module.eval()
     device = module_device(module)
     proba = np.zeros((len(data), N_CLASSES), dtype=np.float32)
@@ -126,12 +171,16 @@ def predict_module(module: torch.nn.Module, data: EpochSet, seq_len: int,
     starts = windows(data, seq_len)
     for i in range(0, len(starts), batch_size):
         s = starts[i:i + batch_size]
-        p = torch.softmax(module(_batch(x, s, seq_len, device)), dim=-1).cpu().numpy()
+        with autocast(device):
+            logits = module(source.windows(s, seq_len) if source is not None else _batch(x, s, seq_len, device))
+        p = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         for j, start in enumerate(s):
             proba[start:start + seq_len] = p[j]  # later (end-aligned) windows overwrite overlaps
     for a, b in short:  # recordings shorter than a window: one window of their own length
         xb = to_device(torch.from_numpy(x[a:b][None]), device)
-        proba[a:b] = torch.softmax(module(xb), dim=-1).cpu().numpy()[0]
+        with autocast(device):
+            logits = module(xb)
+        proba[a:b] = torch.softmax(logits.float(), dim=-1).cpu().numpy()[0]
     return proba
 
 
@@ -211,12 +260,16 @@ class PassTracker:
 
 
 def fit_module(module: torch.nn.Module, train: EpochSet, valid: EpochSet, recipe: TrainRecipe,
-               seed: int) -> dict:
+               seed: int, resident: bool | None = None) -> dict:
     """Train ``module`` in place; returns :meth:`PassTracker.finish`'s training report.
 
     One pass draws every training window once (a random phase per recording, see :func:`windows`),
     so a pass shows the model every training epoch once, in ``ceil(n_windows / batch_size)``
     steps; ``recipe.steps_per_epoch`` (None by default) can only cap that number.
+
+    ``resident``: whether the training and validation signals are copied to the module's device
+    once (:class:`SignalSource`); None decides by :func:`keep_on_device`. Forward passes and the
+    loss run under the current precision (:func:`benchmark.device.autocast`).
     """
     seed_everything(seed)
     rng = np.random.default_rng(seed)
@@ -235,8 +288,11 @@ def fit_module(module: torch.nn.Module, train: EpochSet, valid: EpochSet, recipe
     device = module_device(module)  # the caller placed the module (DeepEntry.fit: the job's device)
     loss_fn = torch.nn.CrossEntropyLoss(
         weight=class_weights(train.y).to(device) if recipe.class_weight else None)
-    # labels are small: on the device once; signals go there one batch at a time
-    x, y = train.x, to_device(torch.from_numpy(train.y), device)
+    # labels are small: on the device once; signals too when the fold fits (keep_on_device)
+    y = to_device(torch.from_numpy(train.y), device)
+    if resident is None:
+        resident = keep_on_device(train.x.nbytes + valid.x.nbytes, device)
+    source, valid_source = (SignalSource(s.x, device, resident) for s in (train, valid))
     tracker = PassTracker(module, recipe, steps_per_pass=steps, validation=len(valid) > 0)
     for ep in range(recipe.max_epochs):
         module.train()
@@ -245,13 +301,14 @@ def fit_module(module: torch.nn.Module, train: EpochSet, valid: EpochSet, recipe
         for i in range(0, len(starts), recipe.batch_size):
             s = starts[i:i + recipe.batch_size]
             idx = to_device(torch.from_numpy(s[:, None] + np.arange(recipe.seq_len)[None]), device)
-            xb = _batch(x, s, recipe.seq_len, device)
+            xb = source.windows(s, recipe.seq_len)
             if recipe.gain_augment:  # amplitude differs between subjects and amplifiers
                 log_a = np.log(recipe.gain_augment)
                 gain = np.exp(rng.uniform(-log_a, log_a, len(s))).astype(np.float32)
                 xb = xb * to_device(torch.from_numpy(gain), device)[:, None, None, None]
-            logits = module(xb)
-            loss = loss_fn(logits.reshape(-1, N_CLASSES), y[idx].reshape(-1))
+            with autocast(device):
+                logits = module(xb)
+            loss = loss_fn(logits.float().reshape(-1, N_CLASSES), y[idx].reshape(-1))
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(module.parameters(), recipe.grad_clip)
@@ -259,7 +316,8 @@ def fit_module(module: torch.nn.Module, train: EpochSet, valid: EpochSet, recipe
             if sched:
                 sched.step()
             total += float(loss.detach()) * len(s)
-        val_f1 = (validation_macro_f1(valid, predict_module(module, valid, recipe.seq_len))
+        val_f1 = (validation_macro_f1(valid, predict_module(module, valid, recipe.seq_len,
+                                                            source=valid_source))
                   if len(valid) else None)
         if tracker.end_pass(total / max(len(starts), 1), val_f1,
                             steps=-(-len(starts) // recipe.batch_size)):

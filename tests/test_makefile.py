@@ -57,7 +57,7 @@ def _docker_calls(log: Path) -> list[list[str]]:
 def test_make_help_lists_every_documented_target():
     out = _make("help").stdout
     for target in ("quick", "test", "image", "benchmark", "benchmark-local", "real-night", "tables",
-                   "bench"):
+                   "bench", "gpu-check"):
         assert f"make {target} " in out
     for variable in ("MODELS=", "BENCH_TESTS=", "BENCH_BASELINE=", "TORCH_INDEX="):
         assert variable in out
@@ -141,6 +141,26 @@ def test_make_bench_writes_the_json_and_the_summary_with_a_baseline(tmp_path):
                 f"BENCH_BASELINE={results / 'bench.json'}").stdout
     line = next(l for l in out.splitlines() if "fin-vivit train step" in l)
     assert "1.00x" in line, line                                     # itself as the baseline
+
+
+def test_make_gpu_check_runs_its_steps_at_tiny_sizes_without_a_gpu(tmp_path, quick_cache):
+    """What a GPU machine runs, smoke-tested here on the CPU (the sizes are the CPU's: vivit only,
+    3 steps, K = 1, 2): every step reports, the summary and the JSON are written."""
+    out = _make("gpu-check", f"RESULTS={tmp_path}", "DEVICE=cpu",
+                env_extra={"SLEEPBENCH_CACHE": str(quick_cache)}).stdout
+    report = json.loads((tmp_path / "gpu-check" / "gpu-check.json").read_text())
+    assert report["device"]["type"] == "cpu" and report["precisions"] == ["fp32", "bf16"]
+    assert report["cuda_tests"]["returncode"] == 0 and report["cuda_tests"]["failed"] == 0
+    for p in ("fp32", "bf16"):
+        assert report["calibration"][p]["vivit"]["step_ms"] > 0
+        assert report["fold"][p][0]["steps"] == 3
+        scan = report["workers"][p]["vivit"]
+        assert all(scan[k]["steps_per_s"] > 0 and not scan[k]["errors"] for k in ("1", "2"))
+        lo, hi = report["projection"][p]["1"]
+        assert 0 < lo <= hi
+    md = (tmp_path / "gpu-check" / "gpu-check.md").read_text()
+    assert "tiny sizes, a check of the command, not a measurement" in md and "best --workers" in md
+    assert "5/5 projection done" in out
 
 
 def test_make_image_passes_another_torch_index(docker_env):

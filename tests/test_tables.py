@@ -29,7 +29,8 @@ def write_run(root: Path, model: str, seed: int, fold: int, *, protocol: dict = 
               source: str = "surrogate", phash: str | None = None, kind: str | None = None,
               n_params: int = 1234, fit_s: float = 10.0, checksum: str = "a", params: dict | None = None,
               code_hash: str = "c0de", entry_report: dict | None = None, environment: dict | None = None,
-              subjects: dict | None = None, n_trainable_params: int | None = None) -> None:
+              subjects: dict | None = None, n_trainable_params: int | None = None,
+              precision: str | None = None) -> None:
     """One fold record (json + npz) as the runner writes it; predictions from a seeded rng."""
     test = protocol["folds"][fold]["test"]
     rng = np.random.default_rng([seed, fold, sum(map(ord, model))])
@@ -75,6 +76,8 @@ def write_run(root: Path, model: str, seed: int, fold: int, *, protocol: dict = 
         "environment": environment or ENV,
         "created": "2026-11-25T07:00:00+00:00",
     }
+    if precision is not None:
+        record["precision"] = precision
     base.with_suffix(".json").write_text(json.dumps(record))
 
 
@@ -272,6 +275,7 @@ def test_reference_choice_and_omitted_comparisons(tmp_path):
     ("device", {"environment": {**ENV, "device": {"type": "cuda", "name": "NVIDIA H100"}}}),
     ("torch version", {"environment": {**ENV, "packages": {**ENV["packages"], "torch": "2.5.0"}}}),
     ("mne version", {"environment": {**ENV, "packages": {**ENV["packages"], "mne": "1.7.0"}}}),
+    ("precision", {"precision": "bf16"}),
 ])
 def test_a_row_never_mixes_experiments(tmp_path, field, change):
     same = {"params": {"lr": 1e-3}, "entry_report": {"fin": {"weights": {"entropy": "e", "bandpower": "b"}}}}
@@ -282,6 +286,24 @@ def test_a_row_never_mixes_experiments(tmp_path, field, change):
     msg = str(err.value)
     assert f"model 'cnn': records differ in {field}" in msg
     assert "seed-0/fold-2.json" in msg and "seed-0/fold-0.json" in msg  # names the records
+
+
+def test_a_row_mixing_cpu_kernel_sets_is_flagged_not_refused(tmp_path):
+    """A heterogeneous cluster: one model's folds trained under two CPU kernel sets. Each record is a
+    valid run of the same experiment, so the row stays (and is compared), but it says so."""
+    root = make_results(tmp_path / "r", models=("majority", "cnn"), seeds=(0,),
+                        environment={**ENV, "cpu_kernel_set": "AVX2"})
+    write_run(root, "cnn", 0, 2, environment={**ENV, "cpu_kernel_set": "DEFAULT"})
+    t = build_tables(root)["quick"]
+    row = t.frame.set_index("model").loc["cnn"]
+    assert row["complete"] and row["cpu_kernel_sets"] == "AVX2 (2 records), DEFAULT (1 record)"
+    assert t.frame.set_index("model").loc["majority", "cpu_kernel_sets"] == "AVX2"
+    md = t.to_markdown()
+    assert "cnn [mixed CPU kernel sets]" in md and "majority [" not in md
+    assert "Mixed CPU kernel sets (flagged, still compared):** cnn (AVX2 (2 records)" in md
+    from benchmark.reporting.paper import main_table_tex
+
+    assert "Trained under several CPU kernel sets" in main_table_tex(t)
 
 
 def test_records_of_one_model_may_differ_in_seed_only(tmp_path):

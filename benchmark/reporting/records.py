@@ -160,6 +160,7 @@ ROW_FIELDS = (
     ("code hash", code_hash),
     ("FIN weights", fin_weights),
     ("device", lambda rec: (rec.get("environment") or {}).get("device")),
+    ("precision", lambda rec: rec.get("precision", "fp32")),
     *((f"{pkg} version", (lambda pkg: lambda rec: ((rec.get("environment") or {}).get("packages") or {})
                           .get(pkg))(pkg)) for pkg in ROW_PACKAGES),
 )
@@ -177,7 +178,7 @@ def check_model_consistent(protocol: str, model: str, runs: list[Run]) -> None:
     """Raise :class:`MixedRecordsError` unless the records of one model are one experiment.
 
     They must agree on the resolved parameters (seed aside), the code hash, the FIN weights, the
-    device and the versions of :data:`ROW_PACKAGES`; the message names the field, the values and a
+    device, the precision and the versions of :data:`ROW_PACKAGES`; the message names the field, the values and a
     record holding each.
     """
     for what, key in ROW_FIELDS:

@@ -286,6 +286,7 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None,
         ("Device(s)", ", ".join(sorted({device_text(r.record.get("environment", {}).get("device"))
                                         for r in runs}))),
         ("CPU kernel set(s)", kernel_sets_text(runs) or "not recorded"),
+        ("Precision", ", ".join(sorted({r.record.get("precision", "fp32") for r in runs}))),
         ("Generated", datetime.now(timezone.utc).isoformat(timespec="seconds")),
         ("Reference", reference_text(ref, reference)),
     ]

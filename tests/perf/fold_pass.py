@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
 
 def fold_pass(models: list[str], protocol: str = "surrogate-20", suite: str = "full", fold: int = 0,
-              cache_dir=None) -> list[dict]:
-    """One pass of ``fold`` per entry at ``suite``'s recipe; returns one dict per entry."""
+              cache_dir=None, passes: int = 1, steps: int | None = None, device: str = "cpu",
+              precision: str = "fp32") -> list[dict]:
+    """``passes`` passes of ``fold`` per entry at ``suite``'s recipe (at most ``steps`` optimiser
+    steps a pass when given), on ``device`` at ``precision``; returns one dict per entry."""
     import torch
+
+    from benchmark.device import use_device, use_precision
 
     from benchmark.protocol_data import open_protocol_data
     from benchmark.protocols import load_protocol
@@ -32,7 +37,7 @@ def fold_pass(models: list[str], protocol: str = "surrogate-20", suite: str = "f
     from benchmark.training import DeepEntry
 
     spec = load_protocol(protocol)
-    data = open_protocol_data(spec, None, cache_dir, progress=False)
+    data = open_protocol_data(spec, None, cache_dir, n_jobs=min(8, os.cpu_count() or 1), progress=False)
     roles = {r: data.epoch_set(spec["folds"][fold][r]) for r in ("train", "valid", "test")}
     recipe = load_suite(suite)["models"]
     threads = torch.get_num_threads()
@@ -43,15 +48,20 @@ def fold_pass(models: list[str], protocol: str = "surrogate-20", suite: str = "f
             if name not in recipe:
                 raise SystemExit(f"{name}: not an entry of suite {suite!r} ({', '.join(recipe)})")
             entry = make_entry(name, 0, recipe[name])
-            if isinstance(entry, DeepEntry):  # one pass (the attribute its recipe() reads)
-                entry.max_epochs = 1
-            cpu, wall = time.process_time(), time.perf_counter()
-            entry.fit(roles["train"], roles["valid"])
-            entry.predict_proba(roles["test"])
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            if isinstance(entry, DeepEntry):  # `passes` passes (the attributes its recipe() reads)
+                entry.max_epochs = passes
+                if steps:
+                    entry.steps_per_epoch = steps
+            with use_device(device), use_precision(precision):
+                cpu, wall = time.process_time(), time.perf_counter()
+                entry.fit(roles["train"], roles["valid"])
+                entry.predict_proba(roles["test"])
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             training = entry.report(roles["test"]).get("training", {})
             out.append({"entry": name, "cpu_s": round(cpu, 1), "wall_s": round(wall, 1),
-                        "steps": training.get("steps_run"),
+                        "steps": training.get("steps_run"), "passes": training.get("passes_run"),
                         "epochs": {r: len(v) for r, v in roles.items()}})
     finally:
         torch.set_num_threads(threads)
