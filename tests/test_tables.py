@@ -447,7 +447,8 @@ def test_declared_contrasts_with_holm(tmp_path):
     assert c.loc[2, "delta_macro_f1"] == pytest.approx(
         main.loc["vivit", "subject_macro_f1_mean"] - main.loc["cnn", "subject_macro_f1_mean"])
     md = (root / "tables" / "quick.md").read_text()
-    assert "## Contrasts (declared in suite s; Holm-adjusted over this block)" in md and "p (Holm)" in md
+    assert ("## Contrasts (declared in suite s; Holm-adjusted over the 3 declared contrasts)" in md
+            and "p (Holm)" in md and "not computed" not in md)
     assert "tab:quick-contrasts" in (root / "tables" / "quick.tex").read_text()
 
 
@@ -461,8 +462,29 @@ def test_a_contrast_with_a_flagged_row_is_not_computed(tmp_path):
     c = t.contrasts.set_index(["model", "reference"])
     assert np.isnan(c.loc[("cnn", "majority"), "p_wilcoxon"]) and "2/3 folds" in c.loc[("cnn", "majority"), "note"]
     assert np.isnan(c.loc[("vivit", "cnn"), "p_holm"])
-    # Holm over the one computed contrast is its raw p
-    assert c.loc[("vivit", "majority"), "p_holm"] == pytest.approx(c.loc[("vivit", "majority"), "p_wilcoxon"])
+    # the two contrasts that could not be computed stay in the family with p = 1: Holm over
+    # (p, 1, 1) is min(1, 3p), never the raw p a shrunken family of one would give
+    p = c.loc[("vivit", "majority"), "p_wilcoxon"]
+    assert c.loc[("vivit", "majority"), "p_holm"] == pytest.approx(min(1.0, 3 * p))
+    md = t.to_markdown()
+    assert "Holm-adjusted over the 3 declared contrasts; 2 not computed (p = 1 in the adjustment): cnn - majority" in md
+    from benchmark.reporting.paper import stats_table_tex
+
+    assert "Holm-adjusted over the 3 declared contrasts; 2 not computed" in stats_table_tex(t)
+
+
+def test_a_contrast_of_a_model_left_out_of_the_table_stays_in_the_family(tmp_path):
+    """`tables --suite S --models a,b` (or --exclude) must not shrink the family the suite declares."""
+    from benchmark.reporting import make_selection
+
+    root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))
+    suite = str(_suite(tmp_path, SUITE))
+    full = build_tables(root, selection=make_selection(suite=suite))["quick"].contrasts.set_index(["model", "reference"])
+    part = build_tables(root, selection=make_selection(suite=suite, exclude="cnn"))["quick"]
+    c = part.contrasts.set_index(["model", "reference"])
+    assert len(c) == 3 and "left out of the table" in c.loc[("cnn", "majority"), "note"]
+    p = full.loc[("vivit", "majority"), "p_wilcoxon"]
+    assert c.loc[("vivit", "majority"), "p_holm"] == pytest.approx(min(1.0, 3 * p))
 
 
 def test_committed_suites_declare_the_fin_contrasts_and_reject_unknown_keys(tmp_path):
@@ -481,8 +503,13 @@ def test_committed_suites_declare_the_fin_contrasts_and_reject_unknown_keys(tmp_
 def test_without_a_suite_the_protocols_suites_supply_the_contrasts(tmp_path):
     root = make_results(tmp_path / "r", models=("vivit", "fin-vivit", "fin-vivit-random"), seeds=(0,))
     t = build_tables(root)["quick"]
-    assert list(zip(t.contrasts["model"], t.contrasts["reference"])) == [
-        ("fin-vivit", "vivit"), ("fin-vivit", "fin-vivit-random")]  # pairs whose models have records
+    from benchmark.suites import load_suite
+
+    declared = [tuple(p) for p in load_suite("quick")["contrasts"]]
+    assert list(zip(t.contrasts["model"], t.contrasts["reference"])) == declared  # the whole family
+    computed = t.contrasts[t.contrasts["note"].isna()]
+    assert list(zip(computed["model"], computed["reference"])) == [
+        ("fin-vivit", "vivit"), ("fin-vivit", "fin-vivit-random")]  # the pairs whose models have records
     assert "quick" in t.contrasts_source
 
 
@@ -539,3 +566,25 @@ def test_a_suite_table_refuses_records_made_with_other_suite_settings(tmp_path, 
     err = capsys.readouterr().err
     assert "vivit: max_epochs = 3 in" in err and "the suite sets 10" in err
     assert main(["tables", "--results", str(root), "--suite", str(suite), "--exclude", "vivit"]) == 0
+
+
+def test_kernel_spread_compares_one_seed_across_kernel_sets_beside_the_seed_sd(tmp_path):
+    """tests.perf.kernel_spread (docs/reproducibility.md's table) on fake records: seeds 0-2 under
+    one kernel set, seed 0 under another."""
+    from benchmark.metrics import epoch_metrics
+    from tests.perf.kernel_spread import seed_scores, spread_table
+
+    own = make_results(tmp_path / "own", models=("cnn",), seeds=(0, 1, 2),
+                       environment={**ENV, "cpu_kernel_set": "AVX2"})
+    other = make_results(tmp_path / "other", models=("cnn",), seeds=(0,),
+                         environment={**ENV, "cpu_kernel_set": "DEFAULT"})
+    a = seed_scores(own, "quick")["cnn"]
+    assert sorted(a) == [0, 1, 2] and a[0][2] == ["AVX2"] and a[0][3] == 3
+    yt = np.concatenate([np.load(f)["y_true"] for f in sorted((own / "runs/quick/cnn/seed-1").glob("*.npz"))])
+    yp = np.concatenate([np.load(f)["y_pred"] for f in sorted((own / "runs/quick/cnn/seed-1").glob("*.npz"))])
+    assert a[1][0] == pytest.approx(epoch_metrics(yt, yp)["accuracy"])
+    table = spread_table(own, other)
+    row = next(ln for ln in table.splitlines() if ln.startswith("| cnn "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    sd = 100 * np.std([a[s][0] for s in (0, 1, 2)], ddof=1)
+    assert cells[3] == "+0.00" and cells[4] == f"{sd:.2f}" and cells[-1] == "AVX2 vs DEFAULT"

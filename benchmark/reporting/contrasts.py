@@ -4,12 +4,15 @@ Statistics come from :func:`benchmark.stats.paired_comparison`. Two kinds of com
 
 * every model against the table's *reference* (the ΔMF1 columns of the main table), uncorrected;
 * the *declared contrasts* of a suite (``contrasts:`` in its YAML, (model, reference) pairs): one
-  block, whose Wilcoxon (and exact, when shown) p-values are Holm-adjusted over the block
-  (Holm 1979, ``statsmodels.stats.multitest.multipletests(method="holm")``), since the block is
-  the family of questions the suite asks.
+  block, whose Wilcoxon (and exact, when shown) p-values are Holm-adjusted over the whole declared
+  family (Holm 1979, ``statsmodels.stats.multitest.multipletests(method="holm")``), since the block
+  is the family of questions the suite asks.
 
-A comparison involving a row that is incomplete or flagged (missing folds or seeds, lost data,
-training without validation) is not computed: its cells say why instead.
+A comparison involving a row that is incomplete, flagged or without records (missing folds or
+seeds, lost data, training without validation, a model not run or left out by ``--models`` /
+``--exclude``) is not computed: its cells say why instead, and it stays in the family with p = 1
+in the adjustment. So a missing contrast never makes the others' adjusted p-values smaller, and
+the captions give the family's size and what was missing (:func:`family_text`).
 """
 
 from __future__ import annotations
@@ -37,15 +40,27 @@ def compare(model_scores: dict, reference_scores: dict) -> dict:
 
 
 def holm(p_values) -> list[float | None]:
-    """Holm-adjusted p-values of the defined entries of ``p_values`` (None / NaN stay None)."""
+    """Holm-adjusted p-values over the whole family ``p_values``: an undefined entry (None / NaN, a
+    contrast that could not be computed) counts as p = 1 in the adjustment and stays None."""
     p = [None if v is None or pd.isna(v) else float(v) for v in p_values]
-    idx = [i for i, v in enumerate(p) if v is not None]
     out: list[float | None] = [None] * len(p)
-    if idx:
-        adjusted = multipletests([p[i] for i in idx], method="holm")[1]
-        for i, a in zip(idx, adjusted):
-            out[i] = float(a)
+    if any(v is not None for v in p):
+        adjusted = multipletests([1.0 if v is None else v for v in p], method="holm")[1]
+        out = [None if v is None else float(a) for v, a in zip(p, adjusted)]
     return out
+
+
+def family_text(frame: pd.DataFrame | None) -> str:
+    """What a caption says of the declared family: ``Holm-adjusted over the 5 declared contrasts``,
+    plus ``; 2 not computed (p = 1 in the adjustment): a - b (reason); ...`` when some are missing."""
+    if frame is None or not len(frame):
+        return "no declared contrasts"
+    text = f"Holm-adjusted over the {len(frame)} declared contrast{'s' if len(frame) != 1 else ''}"
+    missing = [f"{r['model']} - {r['reference']} ({r['note']})" for _, r in frame.iterrows()
+               if isinstance(r.get("note"), str) and r["note"]]
+    if missing:
+        text += f"; {len(missing)} not computed (p = 1 in the adjustment): " + "; ".join(missing)
+    return text
 
 
 def declared_contrasts(pairs, subject_scores: dict, why_not: dict) -> pd.DataFrame:
@@ -71,7 +86,7 @@ def declared_contrasts(pairs, subject_scores: dict, why_not: dict) -> pd.DataFra
         missing = [m for m in (model, ref) if m not in subject_scores]
         flagged = [f"{m}: {why_not[m]}" for m in (model, ref) if m in why_not]
         if missing:
-            row["note"] = f"no records of {', '.join(missing)}"
+            row["note"] = f"no records of {', '.join(missing)} (not run, or left out of the table)"
         elif flagged:
             row["note"] = "not compared (" + "; ".join(flagged) + ")"
         else:

@@ -24,6 +24,7 @@ import pandas as pd
 from datasets.sleep_edf import STAGES
 
 from .bibliography import cite_keys, display_name
+from .contrasts import family_text
 from .display import row_flag, row_note
 from .paper import contrast_rows, table_bibtex, trainable_params
 
@@ -206,7 +207,7 @@ def render_html(table, figures: list[Path] = ()) -> str:
         source = getattr(table, "contrasts_source", None)
         parts.append(_frame_html(contrasts, table_id="contrasts-table"))
         parts.append('<p class="muted">' + (
-            f"Declared in {_e(source or 'the suite')}; p-values Holm-adjusted over this block."
+            f"Declared in {_e(source or 'the suite')}; p-values {_e(family_text(table.contrasts))}."
             if declared else f"Every complete model against the reference {_e(table.reference)}; "
                              "p-values not adjusted (no contrasts declared).")
             + f" ΔMF1: per-{_e(table.unit)} macro-F1 difference (percentage points) with a bootstrap 95% "

@@ -8,6 +8,7 @@ compiled text under the table, not ``%`` comments that vanish. Each block under 
 
 from __future__ import annotations
 
+from .contrasts import family_text
 from .display import contrasts_frame, display_frame, imitation_frame, training_frame
 from .formatting import ascii_text, tex
 
@@ -17,7 +18,7 @@ _BLOCKS = (("training", "Training of the deep entries: budget (passes $\\times$ 
            ("imitation", "FIN imitation: R$^2$ and MAE of each FIN's output against the exact feature on "
                          "the fold's test epochs, pre-trained $\\to$ fine-tuned (mean over runs)", imitation_frame),
            ("contrasts", "Declared contrasts: model minus reference in per-unit macro-F1, bootstrap 95\\% CI, "
-                         "Wilcoxon signed-rank $p$ and Holm-adjusted $p$ over this block", contrasts_frame))
+                         "Wilcoxon signed-rank $p$ and Holm-adjusted $p$", contrasts_frame))
 
 
 def _tabular(disp) -> list[str]:
@@ -51,7 +52,10 @@ def to_latex(t) -> str:
         block = build(t, as_tex=True)
         if block is None:
             continue
-        source = f" (declared in {tex(t.contrasts_source)})" if key == "contrasts" and t.contrasts_source else ""
+        source = ""
+        if key == "contrasts":
+            source = (f" (declared in {tex(t.contrasts_source)})" if t.contrasts_source else "") \
+                + f"; {tex(family_text(t.contrasts))}"
         lines += ["", r"\begin{table}[htbp]", r"\centering",
                   f"\\caption{{{what}{source}. Protocol {tex(t.protocol)}, hash \\texttt{{{hash12}}}.}}",
                   f"\\label{{tab:{tex(t.protocol)}-{key}}}"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .contrasts import family_text
 from .display import contrasts_frame, display_frame, imitation_frame, training_frame
 from .formatting import one_line
 
@@ -20,7 +21,7 @@ def to_markdown(t) -> str:
         if block is None:
             continue
         if build is contrasts_frame and t.contrasts_source:
-            heading += f" (declared in {t.contrasts_source}; Holm-adjusted over this block)"
+            heading += f" (declared in {t.contrasts_source}; {family_text(t.contrasts)})"
         lines += [f"## {heading}", "", block.to_markdown(index=False, disable_numparse=True), ""]
     lines += [f"- {n}" for n in t.notes]
     return "\n".join(lines) + "\n"
@@ -38,7 +39,7 @@ def to_csv(t) -> str:
 def contrasts_csv(t) -> str:
     """The declared contrasts at full precision (``<protocol>-contrasts.csv``)."""
     head = [f"# {t.title}: declared contrasts" + (f" ({t.contrasts_source})" if t.contrasts_source else ""),
-            "# p_holm: Holm-adjusted p_wilcoxon over the computed contrasts; p_exact_holm likewise"]
+            one_line(f"# p_holm: p_wilcoxon {family_text(t.contrasts)}; p_exact_holm likewise")]
     body = t.contrasts.to_csv(index=False)
     if "#" in body:
         raise ValueError(f"protocol {t.protocol!r}: a contrast cell contains '#'")

@@ -62,7 +62,7 @@ def column_notes(unit: str, ref: str | None, frame: pd.DataFrame, contrasts: pd.
     if contrasts is not None:
         notes.append("Contrasts: the comparisons the suite declares, each model minus its reference, as "
                      "above; p (Holm): Holm's step-down adjustment (statsmodels multipletests) over the "
-                     "contrasts computed in the block.")
+                     "whole declared family, a contrast that could not be computed counted with p = 1.")
     if flagged:
         notes.append("Flagged rows (incomplete folds or seeds, lost data, training without validation) "
                      "are shown but not compared: no ΔMF1, CI or p-value.")

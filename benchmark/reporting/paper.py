@@ -22,6 +22,7 @@ import pandas as pd
 from datasets.sleep_edf import STAGES
 
 from .bibliography import STATS_KEYS, bibtex_for, cite_keys, display_name, keys_for
+from .contrasts import family_text
 from .display import row_flag, row_note
 from .formatting import tex
 
@@ -194,7 +195,7 @@ def stats_table_tex(table) -> str:
                     + r" \\")
     if not body:
         body.append(r"\multicolumn{7}{l}{no contrasts: no reference model or declared contrasts} \\")
-    family = (f"Holm-adjusted over the {len(rows)} declared contrasts~\\cite{{holm1979}}" if declared
+    family = (f"{tex(family_text(table.contrasts))}~\\cite{{holm1979}}" if declared
               else "not adjusted (no contrasts declared: every complete model against the reference; "
                    "declare them with \\texttt{contrasts:} in the suite to get Holm-adjusted $p$)")
     caption = (

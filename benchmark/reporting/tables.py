@@ -234,8 +234,12 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None,
     if contrasts is None:
         from ..suites import suites_for_protocol
 
+        # the whole family the suites declare (a pair without records stays in it, not computed),
+        # when at least one of its pairs can be computed
         declared = [(suite["name"], pair) for suite in suites_for_protocol(protocol)
-                    for pair in suite["contrasts"] if all(m in by_model for m in pair)]
+                    for pair in suite["contrasts"]]
+        if not any(all(m in by_model for m in pair) for _, pair in declared):
+            declared = []
         contrasts = list(dict.fromkeys(pair for _, pair in declared))
         if contrasts and contrasts_source is None:
             contrasts_source = "suite(s) " + ", ".join(sorted({n for n, _ in declared})) + " (benchmark/suites)"

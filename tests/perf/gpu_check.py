@@ -223,11 +223,14 @@ def main(argv=None) -> int:
 
     report["torch"] = torch.__version__
 
+    t0 = time.perf_counter()
+    report["step_seconds"] = {}
+
     def save(step: str):
+        report["step_seconds"][step] = round(time.perf_counter() - t0, 1)  # since the start
         (args.out / "gpu-check.json").write_text(json.dumps(report, indent=1, default=str))
         print(f"[{time.strftime('%H:%M:%S')}] {step} done", flush=True)
 
-    t0 = time.perf_counter()
     report["cuda_tests"] = run_cuda_tests()
     save(f"1/5 tests/test_cuda.py: {report['cuda_tests']['summary']}")
     report["calibration"] = {p: calibrate_suite(size["suite"], size["calibrate"], device, p,
@@ -240,9 +243,11 @@ def main(argv=None) -> int:
                                    passes=size["fold_passes"], steps=size["fold_steps"], device=device,
                                    precision=p) for p in precisions}
     save("3/5 one fold")
-    report["workers"] = {p: {m: worker_scan(m, device, p, size["workers"], size["probe_seconds"])
-                             for m in size["probe_models"]} for p in precisions}
-    save("4/5 workers")
+    report["workers"] = {p: {} for p in precisions}
+    for p in precisions:  # saved after each scan: a run cut short keeps the scans it finished
+        for m in size["probe_models"]:
+            report["workers"][p][m] = worker_scan(m, device, p, size["workers"], size["probe_seconds"])
+            save(f"4/5 workers: {m} at {p}")
     report["projection"] = {p: project_wall(report["calibration"][p], report["workers"][p], size["workers"])
                             for p in precisions}
     report["seconds"] = round(time.perf_counter() - t0, 1)
