@@ -5,8 +5,8 @@ measuring how well they imitate on real EEG (``sleepbench fin report``), and the
 the ``vivit-oracle`` entry. Both are invariant to the gain and offset of the signal (a FIN sees a
 per-epoch standardised signal; the ViViT trunk is the part of the model that sees amplitude).
 
-Reference: Saba-Sadiya S, Alhanai T, Ghassemi MM (2021) Feature Imitating Networks.
-arXiv:2110.04831 (the FIN idea: small networks pre-trained to compute a closed-form feature).
+Reference: Saba-Sadiya S, Alhanai T, Ghassemi MM (2022) Feature Imitating Networks. ICASSP,
+pp. 4128-4132 (the FIN idea: small networks pre-trained to compute a closed-form feature).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Feature Imitating Networks (FINs): small nets pre-trained to compute entropy and band power.
 
-A FIN (Saba-Sadiya et al., 2021, arXiv:2110.04831) is a network trained, before the task, to output a
-closed-form feature of its input; used inside a larger model it brings that feature (and the
+A FIN (Saba-Sadiya, Alhanai & Ghassemi, ICASSP 2022) is a network trained, before the task, to
+output a closed-form feature of its input; used inside a larger model it brings that feature (and the
 layers that compute it) as an initialisation that the task can fine-tune. Here:
 
 * ``entropy``: :func:`models.features.shannon_entropy` (bits, 32 bins over the epoch's range);

@@ -44,8 +44,9 @@ Entries (all share the ``vivit`` trunk and recipe):
                          what imitation can add
 =======================  ========================================================================
 
-Reference: Saba-Sadiya S, Alhanai T, Ghassemi MM (2021) "Feature Imitating Networks",
-arXiv:2110.04831; Arnab A et al. (2021) "ViViT: A Video Vision Transformer", ICCV.
+Reference: Saba-Sadiya S, Alhanai T, Ghassemi MM (2022) "Feature Imitating Networks", ICASSP,
+pp. 4128-4132, doi:10.1109/ICASSP43922.2022.9746397; Arnab A et al. (2021) "ViViT: A Video Vision
+Transformer", ICCV.
 """
 
 from __future__ import annotations

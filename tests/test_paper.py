@@ -100,7 +100,7 @@ def test_main_table_is_compact_with_display_names_citations_and_units(table):
     assert r"\resizebox" not in text and "\n%" not in text.split("\n", 1)[1]  # notes live in the caption
     assert r"ViViT~\cite{arnab2021vivit} (ref.)" in text
     assert r"TinySleepNet~\cite{supratak2020tinysleepnet}" in text
-    assert r"FIN-ViViT~\cite{arnab2021vivit,sabasadiya2021fin}$^\dagger$" in text  # incomplete: flagged
+    assert r"FIN-ViViT~\cite{arnab2021vivit,sabasadiya2022fin}$^\dagger$" in text  # incomplete: flagged
     assert "Not comparable (incomplete or flagged): FIN-ViViT (2/3 folds)" in text
     assert "Surrogate data" in text and "Params: trainable parameters in thousands" in text
     units = next(line for line in text.splitlines() if line.startswith(" & (\\%)"))
@@ -140,7 +140,7 @@ def test_bibtex_covers_data_methods_statistics_and_sleepbench(table):
     bib = table_bibtex(table)
     keys = bib_keys(bib)
     for k in ("kemp2000sleepedf", "goldberger2000physionet", "sleepbench", "arnab2021vivit",
-              "sabasadiya2021fin", "supratak2020tinysleepnet", "vallat2021yasa", "wilcoxon1945"):
+              "sabasadiya2022fin", "supratak2020tinysleepnet", "vallat2021yasa", "wilcoxon1945"):
         assert k in keys
     assert len(keys) == len(set(keys))
     cited = set(re.findall(r"\\cite\{([^}]*)\}", main_table_tex(table) + stats_table_tex(table)))
@@ -174,7 +174,7 @@ def test_cite_prints_the_bibtex_of_a_table(tmp_path, capsys):
     assert cli.main(["cite", "--results", str(root), "--protocol", "quick"]) == 0
     out = capsys.readouterr().out
     assert set(bib_keys(out)) == set(DATA_KEYS) | {
-        "arnab2021vivit", "sabasadiya2021fin", "supratak2020tinysleepnet", "vallat2021yasa",
+        "arnab2021vivit", "sabasadiya2022fin", "supratak2020tinysleepnet", "vallat2021yasa",
         "ke2017lightgbm", "wilcoxon1945", "holm1979", "cohen1960kappa"}
     assert cli.main(["cite", "--models", "tinysleepnet"]) == 0
     out = capsys.readouterr().out

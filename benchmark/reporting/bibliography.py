@@ -2,7 +2,7 @@
 
     bibtex_for(["vivit", "fin-vivit"])    # BibTeX text: Sleep-EDF, PhysioNet, ViViT, FIN, ...
     display_name("fin-vivit")              # "FIN-ViViT"
-    cite_keys("fin-vivit")                 # ("arnab2021vivit", "sabasadiya2021fin")
+    cite_keys("fin-vivit")                 # ("arnab2021vivit", "sabasadiya2022fin")
 
 ``references.bib`` at the repository root is :func:`bibtex_all` (``sleepbench cite --all``; a test
 keeps them equal). An entry outside this file (a plugin) names itself and its papers with class
@@ -55,13 +55,13 @@ BIBTEX: dict[str, str] = {
   year      = {2021},
   doi       = {10.1109/ICCV48922.2021.00676}
 }""",
-    "sabasadiya2021fin": """@misc{sabasadiya2021fin,
-  author        = {Saba-Sadiya, Sari and Alhanai, Tuka and Ghassemi, Mohammad M.},
-  title         = {Feature imitating networks},
-  year          = {2021},
-  eprint        = {2110.04831},
-  archiveprefix = {arXiv},
-  note          = {arXiv:2110.04831}
+    "sabasadiya2022fin": """@inproceedings{sabasadiya2022fin,
+  author    = {Saba-Sadiya, Sari and Alhanai, Tuka and Ghassemi, Mohammad M.},
+  title     = {Feature imitating networks},
+  booktitle = {Proceedings of the IEEE International Conference on Acoustics, Speech and Signal Processing (ICASSP)},
+  pages     = {4128--4132},
+  year      = {2022},
+  doi       = {10.1109/ICASSP43922.2022.9746397}
 }""",
     "supratak2020tinysleepnet": """@inproceedings{supratak2020tinysleepnet,
   author    = {Supratak, Akara and Guo, Yike},
@@ -137,7 +137,7 @@ BIBTEX: dict[str, str] = {
 }
 
 _VIVIT = ("arnab2021vivit",)
-_FIN = ("arnab2021vivit", "sabasadiya2021fin")
+_FIN = ("arnab2021vivit", "sabasadiya2022fin")
 #: Built-in entries: (display name, BibTeX keys of the methods they implement).
 ENTRIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "majority": ("Majority class", ()),
