@@ -156,3 +156,27 @@ def test_within_night_protocol_gets_no_sleepstats():
     table = SimpleNamespace(protocol="blocks", runs=[run], reference=None,
                             frame=pd.DataFrame({"model": ["m"]}), header=[])
     assert build_sleepstats(table) is None
+
+
+def test_every_statistic_a_table_shows_is_cited(tmp_path, capsys):
+    """Each statistic named in the tables (main table, contrasts, sleep-statistics agreement) has
+    its reference in `sleepbench cite` and in the paper export's .bib."""
+    from benchmark.cli import main
+    from benchmark.reporting import build_tables, make_selection
+    from benchmark.reporting.bibliography import STATISTIC_REFERENCES, bib_keys
+    from benchmark.reporting.paper import table_bibtex
+    from tests.test_tables import SUITE, _suite, make_results
+
+    root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))
+    table = build_tables(root, selection=make_selection(suite=str(_suite(tmp_path, SUITE))))["quick"]
+    truth = _nights(6, seed=2)
+    runs = [_run("ref", 0, truth, truth, [0, 0, 1, 1, 2, 2]), _run("good", 0, truth, truth, [0, 0, 1, 1, 2, 2])]
+    toy = SimpleNamespace(protocol="toy", runs=runs, reference="ref", frame=pd.DataFrame({"model": ["ref", "good"]}),
+                          header=[("Dataset", "SURROGATE"), ("Protocol hash", "abc" * 10)])
+    shown = table.to_markdown() + build_sleepstats(toy, n_resamples=50).to_markdown()
+    assert main(["cite", "--models", "majority,cnn,vivit"]) == 0
+    cited = bib_keys(capsys.readouterr().out)
+    exported = bib_keys(table_bibtex(table))
+    for statistic, key in STATISTIC_REFERENCES.items():
+        assert statistic in shown, f"{statistic!r} is no longer shown: update STATISTIC_REFERENCES"
+        assert key in cited and key in exported, f"{statistic} is shown but {key} is not cited"

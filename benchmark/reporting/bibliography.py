@@ -17,8 +17,21 @@ import re
 #: Always cited with a table: the data (even surrogate data is Sleep-EDF-shaped, its hypnogram
 #: model fitted on Sleep-EDF), the archive and the benchmark itself.
 DATA_KEYS = ("kemp2000sleepedf", "goldberger2000physionet", "sleepbench")
-#: Cited with the statistics table.
-STATS_KEYS = ("wilcoxon1945", "holm1979", "cohen1960kappa")
+#: Cited with the statistics: every statistic a table shows, and the source of each
+#: (:data:`STATISTIC_REFERENCES`).
+STATS_KEYS = ("wilcoxon1945", "holm1979", "cohen1960kappa", "efron1993bootstrap", "cohen1988power",
+              "fisher1935design", "bland1986agreement", "mcgraw1996icc", "vallat2018pingouin",
+              "vallat2021yasa")
+#: What a table shows (as its text names it) -> the reference that defines it. Kappa: Cohen (1960);
+#: paired tests: Wilcoxon (1945) and the exact sign-flip (randomisation) test, Fisher (1935);
+#: confidence intervals: the percentile bootstrap, Efron & Tibshirani (1993); d_z: Cohen (1988);
+#: family-wise adjustment: Holm (1979); sleep-statistics agreement: Bland & Altman (1986) limits,
+#: the ICC of McGraw & Wong (1996) computed with pingouin (Vallat 2018), the statistics themselves
+#: by YASA (Vallat & Walker 2021).
+STATISTIC_REFERENCES = {"κ": "cohen1960kappa", "Wilcoxon": "wilcoxon1945", "p (exact)": "fisher1935design",
+                        "bootstrap": "efron1993bootstrap", "d_z": "cohen1988power", "Holm": "holm1979",
+                        "LoA": "bland1986agreement", "ICC(A,1)": "mcgraw1996icc",
+                        "pingouin": "vallat2018pingouin", "YASA": "vallat2021yasa"}
 
 BIBTEX: dict[str, str] = {
     "kemp2000sleepedf": """@article{kemp2000sleepedf,
@@ -123,6 +136,59 @@ BIBTEX: dict[str, str] = {
   number  = {2},
   pages   = {65--70},
   year    = {1979}
+}""",
+    "efron1993bootstrap": """@book{efron1993bootstrap,
+  author    = {Efron, Bradley and Tibshirani, Robert J.},
+  title     = {An Introduction to the Bootstrap},
+  publisher = {Chapman \\& Hall},
+  address   = {New York},
+  year      = {1993},
+  doi       = {10.1007/978-1-4899-4541-9}
+}""",
+    "cohen1988power": """@book{cohen1988power,
+  author    = {Cohen, Jacob},
+  title     = {Statistical Power Analysis for the Behavioral Sciences},
+  edition   = {2},
+  publisher = {Lawrence Erlbaum Associates},
+  address   = {Hillsdale, NJ},
+  year      = {1988}
+}""",
+    "fisher1935design": """@book{fisher1935design,
+  author    = {Fisher, Ronald A.},
+  title     = {The Design of Experiments},
+  publisher = {Oliver and Boyd},
+  address   = {Edinburgh},
+  year      = {1935}
+}""",
+    "bland1986agreement": """@article{bland1986agreement,
+  author  = {Bland, J. Martin and Altman, Douglas G.},
+  title   = {Statistical methods for assessing agreement between two methods of clinical measurement},
+  journal = {The Lancet},
+  volume  = {327},
+  number  = {8476},
+  pages   = {307--310},
+  year    = {1986},
+  doi     = {10.1016/S0140-6736(86)90837-8}
+}""",
+    "mcgraw1996icc": """@article{mcgraw1996icc,
+  author  = {McGraw, Kenneth O. and Wong, S. P.},
+  title   = {Forming inferences about some intraclass correlation coefficients},
+  journal = {Psychological Methods},
+  volume  = {1},
+  number  = {1},
+  pages   = {30--46},
+  year    = {1996},
+  doi     = {10.1037/1082-989X.1.1.30}
+}""",
+    "vallat2018pingouin": """@article{vallat2018pingouin,
+  author  = {Vallat, Raphael},
+  title   = {Pingouin: statistics in {Python}},
+  journal = {Journal of Open Source Software},
+  volume  = {3},
+  number  = {31},
+  pages   = {1026},
+  year    = {2018},
+  doi     = {10.21105/joss.01026}
 }""",
     "cohen1960kappa": """@article{cohen1960kappa,
   author  = {Cohen, Jacob},

@@ -19,10 +19,14 @@ import numpy as np
 
 
 def seed_scores(results, protocol: str) -> dict:
-    """model -> seed -> (accuracy, macro-F1, kernel sets seen), pooled over the seed's folds."""
+    """model -> seed -> (accuracy, macro-F1, kernel sets seen, records), pooled over the seed's
+    folds; a seed without every fold of the protocol is left out."""
     from benchmark.metrics import epoch_metrics
     from benchmark.reporting.records import load_records
 
+    from benchmark.protocols import load_protocol
+
+    n_folds = len(load_protocol(protocol)["folds"])
     runs = load_records(results).get(protocol, [])
     by = defaultdict(lambda: defaultdict(list))
     for r in runs:
@@ -31,6 +35,8 @@ def seed_scores(results, protocol: str) -> dict:
     for model, seeds in by.items():
         out[model] = {}
         for seed, rs in seeds.items():
+            if len({r.fold for r in rs}) < n_folds:  # a seed counts only with every fold
+                continue
             yt = np.concatenate([r.arrays["y_true"] for r in rs])
             yp = np.concatenate([r.arrays["y_pred"] for r in rs])
             m = epoch_metrics(yt, yp)
