@@ -167,11 +167,12 @@ def _cluster_bootstrap_ci(diff: np.ndarray, subject: np.ndarray, n_resamples: in
 
 
 def icc_agreement(true: np.ndarray, pred: np.ndarray) -> tuple[float, float, float]:
-    """ICC(A,1) of true vs predicted values over nights, with its 95 % CI.
+    """ICC(A,1) of true vs predicted values over units (subjects' means, in :func:`agreement`),
+    with its 95 % CI.
 
     Two-way random effects, absolute agreement, single measurement (McGraw & Wong 1996; ICC(2,1)
     of Shrout & Fleiss 1979), from ``pingouin.intraclass_corr``: a bias lowers it, unlike a
-    correlation. NaN with fewer than 3 nights, or when neither set of values varies.
+    correlation. NaN with fewer than 3 units, or when neither set of values varies.
     """
     import warnings
 
@@ -199,13 +200,17 @@ def agreement(nights: pd.DataFrame, n_resamples: int = 10_000, seed: int = 0) ->
 
     * ``bias``: mean of pred - true over nights; ``ci_low``/``ci_high``: percentile bootstrap 95 %
       CI resampling subjects with all their nights (the subject is the unit of inference);
-    * ``loa_low``/``loa_high``: Bland-Altman 95 % limits of agreement, bias ± 1.96 sd of the
-      per-night differences (Bland & Altman 1986);
-    * ``icc`` (+ CI): :func:`icc_agreement`;
-    * ``true_mean``, ``pred_mean``, ``mae``, ``n_nights``, ``n_subjects``.
+    * ``subject_bias``, ``loa_low``/``loa_high``: Bland-Altman 95 % limits of agreement from one
+      value per subject, the mean over that subject's nights of true and of predicted (Bland &
+      Altman 1986): the mean ± 1.96 sd of the per-subject differences. A subject's two nights are
+      not independent, so per-night limits would treat correlated nights as separate people;
+      the limits describe a subject's mean over their recorded nights (1-2 in Sleep-EDF-20);
+    * ``icc`` (+ CI): :func:`icc_agreement` over the same per-subject means;
+    * ``true_mean``, ``pred_mean``, ``mae`` (over nights), ``n_nights``, ``n_subjects``.
     """
     cols = ["model", "statistic", "unit", "n_nights", "n_subjects", "true_mean", "pred_mean",
-            "bias", "ci_low", "ci_high", "loa_low", "loa_high", "mae", "icc", "icc_low", "icc_high"]
+            "bias", "ci_low", "ci_high", "subject_bias", "loa_low", "loa_high", "mae", "icc", "icc_low",
+            "icc_high"]
     if nights.empty:
         return pd.DataFrame(columns=cols)
     avg = (nights.groupby(["model", "statistic", "recording", "subject"], sort=False)
@@ -217,19 +222,27 @@ def agreement(nights: pd.DataFrame, n_resamples: int = 10_000, seed: int = 0) ->
         row = {"model": model, "statistic": st, "unit": UNITS.get(st, ""), "n_nights": len(g),
                "n_subjects": int(g["subject"].nunique())}
         if len(g):
-            sd = float(d.std(ddof=1)) if len(d) > 1 else np.nan
             bias = float(d.mean())
             lo, hi = _cluster_bootstrap_ci(d, g["subject"].to_numpy(), n_resamples, seed)
-            icc, icc_lo, icc_hi = icc_agreement(g["true"].to_numpy(), g["pred"].to_numpy())
+            subj = subject_means(g)
+            ds = (subj["pred"] - subj["true"]).to_numpy(float)
+            sd = float(ds.std(ddof=1)) if len(ds) > 1 else np.nan
+            icc, icc_lo, icc_hi = icc_agreement(subj["true"].to_numpy(), subj["pred"].to_numpy())
             row.update(true_mean=float(g["true"].mean()), pred_mean=float(g["pred"].mean()),
-                       bias=bias, ci_low=lo, ci_high=hi, loa_low=bias - 1.96 * sd,
-                       loa_high=bias + 1.96 * sd, mae=float(np.abs(d).mean()), icc=icc,
-                       icc_low=icc_lo, icc_high=icc_hi)
+                       bias=bias, ci_low=lo, ci_high=hi, subject_bias=float(ds.mean()),
+                       loa_low=float(ds.mean()) - 1.96 * sd, loa_high=float(ds.mean()) + 1.96 * sd,
+                       mae=float(np.abs(d).mean()), icc=icc, icc_low=icc_lo, icc_high=icc_hi)
         rows.append(row)
     order = {s: i for i, s in enumerate(STAT_NAMES)}
     out = pd.DataFrame(rows).reindex(columns=cols)
     out["_o"] = out["statistic"].map(order)
     return out.sort_values(["model", "_o"], kind="stable").drop(columns="_o").reset_index(drop=True)
+
+
+def subject_means(pairs: pd.DataFrame) -> pd.DataFrame:
+    """One row per subject: the mean over its nights of ``true`` and of ``pred`` (the unit of the
+    Bland-Altman limits and the ICC)."""
+    return pairs.groupby("subject", sort=True).agg(true=("true", "mean"), pred=("pred", "mean")).reset_index()
 
 
 def night_pairs(nights: pd.DataFrame, model: str, statistic: str) -> pd.DataFrame:
@@ -241,4 +254,4 @@ def night_pairs(nights: pd.DataFrame, model: str, statistic: str) -> pd.DataFram
 
 
 __all__ = ["STATISTICS", "STAT_NAMES", "agreement", "icc_agreement", "night_hypnogram",
-           "night_pairs", "night_statistics", "per_night"]
+           "night_pairs", "night_statistics", "per_night", "subject_means"]

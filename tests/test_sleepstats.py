@@ -180,3 +180,20 @@ def test_every_statistic_a_table_shows_is_cited(tmp_path, capsys):
     for statistic, key in STATISTIC_REFERENCES.items():
         assert statistic in shown, f"{statistic!r} is no longer shown: update STATISTIC_REFERENCES"
         assert key in cited and key in exported, f"{statistic} is shown but {key} is not cited"
+
+
+def test_limits_of_agreement_and_icc_take_one_value_per_subject():
+    """A subject's two nights are not independent: the Bland-Altman limits and the ICC use each
+    subject's mean over its nights. Errors that cancel within every subject give zero-width limits
+    (per-night limits would be +-1.96 x 10 min wide); the bias stays the mean over nights."""
+    rows = []
+    for s in range(4):
+        for night, err in ((1, 10.0), (2, -10.0)):
+            rows.append({"model": "m", "statistic": "TST", "recording": f"S{s}N{night}", "subject": s,
+                         "seed": 0, "true": 300.0 + 20 * s + night, "pred": 300.0 + 20 * s + night + err})
+    a = ss.agreement(pd.DataFrame(rows), n_resamples=200).set_index(["model", "statistic"]).loc[("m", "TST")]
+    assert a["n_nights"] == 8 and a["n_subjects"] == 4
+    assert a["bias"] == pytest.approx(0.0) and a["subject_bias"] == pytest.approx(0.0)
+    assert a["loa_low"] == pytest.approx(0.0) and a["loa_high"] == pytest.approx(0.0)
+    assert a["mae"] == pytest.approx(10.0)
+    assert a["icc"] == pytest.approx(1.0)  # the subjects' means agree exactly

@@ -129,9 +129,12 @@ def _notes() -> list[str]:
         "Predicted: means over nights.",
         "Bias: mean over nights of predicted - true, with a percentile bootstrap 95% CI "
         f"({N_RESAMPLES} resamples of subjects with all their nights, seed 0). LoA: Bland-Altman "
-        "95% limits of agreement, bias ± 1.96 sd of the per-night differences. MAE: mean |pred - "
-        "true|. ICC(A,1): two-way random, absolute agreement, single measurement (pingouin), with "
-        "its 95% CI; undefined (—) for fewer than 3 nights or no variation.",
+        "95% limits of agreement from one value per subject (the mean over that subject's nights "
+        "of true and of predicted): mean ± 1.96 sd of the per-subject differences, since a "
+        "subject's nights are not independent. MAE: mean |pred - true| over nights. ICC(A,1): "
+        "two-way random, absolute agreement, single measurement (pingouin), over the same "
+        "per-subject means, with its 95% CI; undefined (—) for fewer than 3 subjects or no "
+        "variation.",
         "Nights are wake-trimmed (wake kept up to 30 min before the first and after the last true "
         "sleep epoch): SE is TST over the kept night, not over lights-off to lights-on; SOL counts "
         "from the kept night's start, so the true SOL is 30 min wherever the recording began over "
@@ -147,8 +150,9 @@ def _notes() -> list[str]:
 
 
 def bland_altman_figures(st: SleepStatsTable, out_dir: Path) -> list[Path]:
-    """One PNG per statistic: Bland-Altman plots (mean of true and predicted vs their difference,
-    with bias and 95 % limits of agreement) of the reference and the best model side by side."""
+    """One PNG per statistic: Bland-Altman plots (one point per subject: the mean of true and
+    predicted over its nights vs their difference, with the mean difference and the 95 % limits of
+    agreement) of the reference and the best model side by side."""
     models = [m for m in (st.reference, st.best) if m is not None]
     if not models:
         return []
@@ -163,7 +167,7 @@ def bland_altman_figures(st: SleepStatsTable, out_dir: Path) -> list[Path]:
         fig = Figure(figsize=(COLUMN_IN if len(models) == 1 else PAGE_IN, 3.2), layout="constrained")
         axes = fig.subplots(1, len(models), squeeze=False)[0]
         for ax, model in zip(axes, models):
-            pairs = ss.night_pairs(st.nights, model, name)
+            pairs = ss.subject_means(ss.night_pairs(st.nights, model, name))
             row = st.frame[(st.frame["model"] == model) & (st.frame["statistic"] == name)]
             if pairs.empty or row.empty:
                 ax.text(0.5, 0.5, "no nights with this statistic defined", ha="center",
@@ -173,7 +177,7 @@ def bland_altman_figures(st: SleepStatsTable, out_dir: Path) -> list[Path]:
                 mean = (pairs["true"] + pairs["pred"]) / 2
                 ax.scatter(mean, pairs["pred"] - pairs["true"], s=10, alpha=0.8,
                            color=model_style(model)["color"])
-                ax.axhline(r["bias"], color="C3", label=f"bias {r['bias']:+.1f}")
+                ax.axhline(r["subject_bias"], color="C3", label=f"mean {r['subject_bias']:+.1f}")
                 if pd.notna(r["loa_low"]):
                     for v in (r["loa_low"], r["loa_high"]):
                         ax.axhline(v, color="C3", ls="--", lw=0.9)
@@ -183,8 +187,8 @@ def bland_altman_figures(st: SleepStatsTable, out_dir: Path) -> list[Path]:
                 ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncols=2,
                           frameon=False)
             unit = ss.UNITS[name]
-            ax.set_xlabel(f"mean of true and predicted ({unit})")
-            ax.set_ylabel(f"predicted - true ({unit})")
+            ax.set_xlabel(f"subject's mean of true and predicted ({unit})")
+            ax.set_ylabel(f"predicted - true, subject's mean ({unit})")
             role = "reference" if model == st.reference else "best"
             ax.set_title(f"{display_name(model)} ({role})", fontsize=8)
         fig.suptitle(f"{tag}{st.protocol}: {name}", fontsize=10)
