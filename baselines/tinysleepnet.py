@@ -23,6 +23,10 @@ from benchmark.training import DeepEntry, PassTracker, module_device, pass_steps
 PAPER_CLASS_WEIGHTS = (1.0, 1.5, 1.0, 1.0, 1.0)
 
 
+#: BatchNorm epsilon of the authors' code (``nn.batch_norm``: 1e-3; PyTorch's default is 1e-5)
+BN_EPS = 1e-3
+
+
 class _SamePad(nn.Module):
     """Zero padding that makes a following conv/pool behave like TensorFlow's ``padding="SAME"``.
 
@@ -47,41 +51,59 @@ class TinySleepNetModule(nn.Module):
     Input ``x``: [batch, seq_len, n_channels, n_samples] float32 in µV (raw, unnormalised).
     Output: logits [batch, seq_len, 5] (W, N1, N2, N3, REM).
 
-    Representation learning (per 30-s epoch, channels as conv input channels): input divided by
-    the fixed constant ``scale_uv`` (µV; per-epoch normalisation would erase the amplitude that
+    Representation learning (per 30-s epoch, channels as conv input channels): raw µV, as the
+    authors feed them (``scale_uv`` = 1; per-epoch normalisation would erase the amplitude that
     defines N3); conv 128 filters, kernel fs/2, stride fs/16 -> BN -> ReLU -> max-pool 8/8 ->
     dropout 0.5 -> 3 x (conv 128, kernel 8, stride 1 -> BN -> ReLU) -> max-pool 4/4 -> flatten ->
     dropout 0.5. TF "SAME" padding as in the authors' code (3000 samples at 100 Hz -> 500 -> 63
     -> 63 -> 16 steps x 128 = 2048 features). Sequence learning: LSTM, 128 units, 1 layer, forget
     gate bias 1 at initialisation (TF's ``forget_bias=1.0`` in the authors' code; their cell also
     has peepholes, which ``torch.nn.LSTM`` lacks), dropout 0.5 on its output, then one linear layer
-    per epoch.
+    per epoch. As in the authors' TensorFlow code (``nn.py``, ``model.py``): BatchNorm epsilon
+    1e-3; conv and dense kernels initialised by variance scaling (fan in, scale 1, TF's "normal",
+    a truncated normal), biases 0; the LSTM kernel by Glorot uniform over the cell's concatenated
+    [input, hidden] x 4-gate matrix (TF's default).
 
     The LSTM state is carried across calls by :meth:`forward_stateful`, so a night can be fed as
     consecutive sequences (the paper's training) or whole (:meth:`predict_night`).
     """
 
     def __init__(self, n_channels: int, n_samples: int, sfreq: float = 100.0, filters: int = 128,
-                 lstm_units: int = 128, dropout: float = 0.5, scale_uv: float = 50.0):
+                 lstm_units: int = 128, dropout: float = 0.5, scale_uv: float = 1.0):
         super().__init__()
         k1, s1 = max(1, int(round(sfreq / 2))), max(1, int(round(sfreq / 16)))
         self.scale_uv = float(scale_uv)
         layers = [_SamePad(k1, s1), nn.Conv1d(n_channels, filters, k1, s1, bias=False),
-                  nn.BatchNorm1d(filters), nn.ReLU(),
+                  nn.BatchNorm1d(filters, eps=BN_EPS), nn.ReLU(),
                   _SamePad(8, 8), nn.MaxPool1d(8, 8), nn.Dropout(dropout)]
         for _ in range(3):
             layers += [_SamePad(8, 1), nn.Conv1d(filters, filters, 8, 1, bias=False),
-                       nn.BatchNorm1d(filters), nn.ReLU()]
+                       nn.BatchNorm1d(filters, eps=BN_EPS), nn.ReLU()]
         layers += [_SamePad(4, 4), nn.MaxPool1d(4, 4), nn.Flatten(), nn.Dropout(dropout)]
         self.cnn = nn.Sequential(*layers)
         with torch.no_grad():
             n_features = self.cnn(torch.zeros(2, n_channels, n_samples)).shape[1]
         self.lstm = nn.LSTM(n_features, lstm_units, num_layers=1, batch_first=True)
-        with torch.no_grad():  # gate order i, f, g, o: forget-gate bias 1 (TF forget_bias=1.0)
-            self.lstm.bias_ih_l0[lstm_units:2 * lstm_units].fill_(1.0)
-            self.lstm.bias_hh_l0[lstm_units:2 * lstm_units].zero_()
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(lstm_units, N_CLASSES)
+        self._init_as_the_authors(n_features, lstm_units)
+
+    @torch.no_grad()
+    def _init_as_the_authors(self, n_features: int, units: int) -> None:
+        """The authors' initialisation (see the class docstring)."""
+        for m in [*self.cnn.modules(), self.classifier]:
+            if isinstance(m, (nn.Conv1d, nn.Linear)):
+                fan_in = m.weight[0].numel()
+                std = math.sqrt(1.0 / fan_in) / 0.87962566103423978  # TF's truncated-normal correction
+                nn.init.trunc_normal_(m.weight, std=std, a=-2 * std, b=2 * std)
+                if m.bias is not None:
+                    m.bias.zero_()
+        limit = math.sqrt(6.0 / ((n_features + units) + 4 * units))  # one [in + units, 4 units] kernel
+        for w in (self.lstm.weight_ih_l0, self.lstm.weight_hh_l0):
+            nn.init.uniform_(w, -limit, limit)
+        self.lstm.bias_ih_l0.zero_()
+        self.lstm.bias_hh_l0.zero_()
+        self.lstm.bias_ih_l0[units:2 * units].fill_(1.0)  # gate order i, f, g, o: TF forget_bias=1.0
 
     #: epochs [n, n_channels, n_samples] (µV) used to re-estimate BatchNorm statistics; None = off
     calibration: torch.Tensor | None = None
@@ -127,19 +149,13 @@ class TinySleepNetModule(nn.Module):
 
         ``x`` [batch, seq_len, n_channels, n_samples] µV; ``state`` the ``(h, c)`` returned by the
         previous call on the same nights ([1, batch, units] each; None = zeros, a night's start);
-        ``mask`` [batch, seq_len] bool, False where a night has ended (zero padding): those epochs
-        skip the CNN, so BatchNorm sees real epochs only, and their outputs are meaningless.
-        Returns ``(logits [batch, seq_len, 5], state)``.
+        ``mask`` [batch, seq_len] bool, False where a night has ended (zero padding): accepted for
+        the caller's loss, not used here. Padded epochs go through the CNN like real ones (its
+        BatchNorm sees them in training), as in the authors' code; their outputs are masked out
+        of the loss. Returns ``(logits [batch, seq_len, 5], state)``.
         """
         b, t, c, n = x.shape
-        flat = x.reshape(b * t, c, n)
-        if mask is None:
-            z = self.features(flat)
-        else:
-            keep = mask.reshape(-1)
-            z_real = self.features(flat[keep])
-            z = z_real.new_zeros(b * t, z_real.shape[1])
-            z[keep] = z_real
+        z = self.features(x.reshape(b * t, c, n))
         z, state = self.lstm(z.reshape(b, t, -1), state)
         return self.classifier(self.dropout(z)), state
 
@@ -194,8 +210,9 @@ class TinySleepNet(DeepEntry):
     * batches of ``batch_size`` = 15 nights, each fed as consecutive sequences of ``seq_len`` = 20
       epochs with the LSTM state carried from one sequence to the next of the same night
       (truncated back-propagation through time) and reset when a new set of nights starts; nights
-      are shuffled each pass and a shorter night is zero-padded (masked out of the loss and of
-      the CNN) until the longest of its batch ends. A pass thus shows every training epoch once,
+      are shuffled each pass and a shorter night is zero-padded (masked out of the loss, not out
+      of the CNN: its BatchNorm sees the padding, as in the authors' code) until the longest of
+      its batch ends. A pass thus shows every training epoch once,
       in sum over batches of ceil(longest night / seq_len) steps;
     * augmentation, each pass and night: the whole night's signal shifted by a uniform random
       ``augment_shift`` = +-10 % of an epoch (the epoch wrapped at the edge dropped), and the
@@ -208,12 +225,18 @@ class TinySleepNet(DeepEntry):
     are kept. Suites set the budget by their rule (see ``benchmark/suites/*.yaml``).
     ``steps_per_epoch`` (None) caps the steps of a pass, for tests only.
 
-    Deviations: PyTorch's LSTM has no peepholes; the authors select the best pass on validation
-    accuracy and macro-F1 together, the harness on macro-F1 (the same rule for every entry);
-    BatchNorm statistics are re-estimated after training and before each validation on
-    ``bn_calibration_epochs`` = 1024 training epochs (a fixed seeded sample) with dropout off
-    ("precise BN", Wu & Johnson 2021; 0 turns it off), because the running averages are taken
-    under dropout and from changing weights.
+    Deviations from the authors' code (github.com/akaraspt/tinysleepnet), each with its reason:
+
+    * no LSTM peepholes: ``torch.nn.LSTM`` has none;
+    * model selection: the authors keep a pass when validation accuracy *and* macro-F1 both
+      improve, the harness on macro-F1 alone: the same rule for every entry;
+    * early stopping: the authors stop once more than ``no_improve_epochs`` = 50 passes went
+      without improvement (after 51), the harness after ``patience`` = 50: the same rule for every
+      entry, one pass sooner;
+    * BatchNorm statistics are re-estimated after training and before each validation on
+      ``bn_calibration_epochs`` = 1024 training epochs (a fixed seeded sample) with dropout off
+      ("precise BN", Wu & Johnson 2021; 0 turns it off), because the running averages are taken
+      under dropout and from changing weights.
     """
 
     pass_steps_rule = "recordings"  # batches of nights walked side by side (see train_module)
@@ -222,7 +245,7 @@ class TinySleepNet(DeepEntry):
                  steps_per_epoch: int | None = None, lr: float = 1e-4, weight_decay: float = 1e-3,
                  patience: int = 50, class_weights: tuple = PAPER_CLASS_WEIGHTS,
                  grad_clip: float = 5.0, augment_shift: float = 0.1, augment_skip: int = 5,
-                 max_train_seconds: float | None = None, scale_uv: float = 50.0,
+                 max_train_seconds: float | None = None, scale_uv: float = 1.0,
                  dropout: float = 0.5, bn_calibration_epochs: int = 1024, seed: int = 0):
         self.seq_len = seq_len
         self.batch_size = batch_size
