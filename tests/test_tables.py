@@ -588,3 +588,31 @@ def test_kernel_spread_compares_one_seed_across_kernel_sets_beside_the_seed_sd(t
     cells = [c.strip() for c in row.strip("|").split("|")]
     sd = 100 * np.std([a[s][0] for s in (0, 1, 2)], ddof=1)
     assert cells[3] == "+0.00" and cells[4] == f"{sd:.2f}" and cells[-1] == "AVX2 vs DEFAULT"
+
+
+def test_a_contrast_of_rows_made_by_different_shared_code_is_flagged(tmp_path):
+    """Edit the shared ViViT trunk, rerun only `vivit`: `cnn` vs `vivit` then compares two trunks.
+    The records say so (identity.code_files), and the contrast is flagged in every export."""
+    from benchmark.reporting import make_selection
+    from benchmark.reporting.html import contrasts_frame_html
+    from benchmark.reporting.paper import stats_table_tex
+
+    root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))
+    files = {"benchmark.training": "t1", "models.vivit": "v1"}
+    for model, trunk in (("majority", None), ("cnn", "v1"), ("vivit", "v2")):  # vivit rerun after an edit
+        for js in (root / "runs/quick" / model / "seed-0").glob("*.json"):
+            rec = json.loads(js.read_text())
+            code = {"benchmark.training": "t1"} if trunk is None else {**files, "models.vivit": trunk}
+            rec["identity"] = {"code_hash": rec["model"]["code_hash"], "code_files": code}
+            js.write_text(json.dumps(rec))
+    t = build_tables(root, selection=make_selection(suite=str(_suite(tmp_path, SUITE))))["quick"]
+    c = t.contrasts.set_index(["model", "reference"])
+    assert c.loc[("vivit", "cnn"), "shared_code"] == "made by different versions of shared code: models.vivit"
+    assert not isinstance(c.loc[("vivit", "majority"), "shared_code"], str)  # share only the harness
+    assert not isinstance(c.loc[("cnn", "majority"), "shared_code"], str)
+    assert np.isfinite(c.loc[("vivit", "cnn"), "p_wilcoxon"])  # flagged, still computed
+    assert "FLAGGED: made by different versions of shared code: models.vivit" in t.to_markdown()
+    tex = stats_table_tex(t)
+    assert r"$^\ddagger$" in tex and "FLAGGED, made by different versions of shared code" in tex
+    frame, _ = contrasts_frame_html(t)
+    assert frame["Note"].str.contains("FLAGGED").sum() == 1

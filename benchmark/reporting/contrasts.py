@@ -29,7 +29,7 @@ N_RESAMPLES = 10_000
 CMP_COLUMNS = ("n_pairs", "delta_macro_f1", "ci_low", "ci_high", "p_wilcoxon", "p_exact", "d_z",
                "rank_biserial")
 #: Columns of the declared-contrasts block (``ProtocolTable.contrasts``).
-CONTRAST_COLUMNS = ("model", "reference", *CMP_COLUMNS, "p_holm", "p_exact_holm", "note")
+CONTRAST_COLUMNS = ("model", "reference", *CMP_COLUMNS, "p_holm", "p_exact_holm", "note", "shared_code")
 
 
 def compare(model_scores: dict, reference_scores: dict) -> dict:
@@ -63,7 +63,17 @@ def family_text(frame: pd.DataFrame | None) -> str:
     return text
 
 
-def declared_contrasts(pairs, subject_scores: dict, why_not: dict) -> pd.DataFrame:
+def shared_code_differences(a: dict | None, b: dict | None) -> list[str]:
+    """The files both entries' code hashes cover (``identity.code_files`` of their records:
+    harness modules, a shared trunk, shipped weights) whose contents differ between the two: a
+    contrast of such rows compares two versions of the shared code, not only the models."""
+    if not a or not b:
+        return []
+    return sorted(k for k in set(a) & set(b) if a[k] != b[k])
+
+
+def declared_contrasts(pairs, subject_scores: dict, why_not: dict,
+                       code_files: dict | None = None) -> pd.DataFrame:
     """The declared-contrasts block.
 
     Parameters
@@ -73,6 +83,9 @@ def declared_contrasts(pairs, subject_scores: dict, why_not: dict) -> pd.DataFra
         model -> {unit: seed-averaged macro-F1}, for the models with records.
     why_not : dict
         model -> reason it is not comparable (incomplete or flagged); absent when comparable.
+    code_files : dict, optional
+        model -> ``identity.code_files`` of its records; a computed pair whose shared files differ
+        gets them in ``shared_code`` (flagged, still computed).
 
     Returns
     -------
@@ -91,8 +104,12 @@ def declared_contrasts(pairs, subject_scores: dict, why_not: dict) -> pd.DataFra
             row["note"] = "not compared (" + "; ".join(flagged) + ")"
         else:
             row.update(compare(subject_scores[model], subject_scores[ref]))
+            differ = shared_code_differences((code_files or {}).get(model), (code_files or {}).get(ref))
+            row["shared_code"] = ("made by different versions of shared code: " + ", ".join(differ)
+                                  if differ else None)
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=[c for c in CONTRAST_COLUMNS if c not in ("p_holm", "p_exact_holm")])
+    frame = pd.DataFrame(rows, columns=[c for c in CONTRAST_COLUMNS
+                                        if c not in ("p_holm", "p_exact_holm", "shared_code")])
     for col in CMP_COLUMNS:
         frame[col] = pd.to_numeric(frame[col].astype(object).where(frame[col].notna(), np.nan))
     frame.insert(frame.columns.get_loc("note"), "p_holm", holm(frame["p_wilcoxon"]))
@@ -103,4 +120,5 @@ def declared_contrasts(pairs, subject_scores: dict, why_not: dict) -> pd.DataFra
                  holm(exact) if computed.any() and exact[computed].notna().all() else [None] * len(frame))
     for col in ("p_holm", "p_exact_holm"):
         frame[col] = pd.to_numeric(frame[col].astype(object).where(frame[col].notna(), np.nan))
+    frame["shared_code"] = [r.get("shared_code") for r in rows]
     return frame

@@ -177,6 +177,8 @@ def contrasts_frame(t, as_tex: bool) -> pd.DataFrame | None:
             d["$p$ (exact)" if as_tex else "p (exact)"] = p_text(r["p_exact"], as_tex) if ok else dash
             d["$p$ (exact, Holm)" if as_tex else "p (exact, Holm)"] = p_text(r["p_exact_holm"], as_tex) if ok else dash
         d["$d_z$" if as_tex else "d_z"] = f"{r['d_z']:+.2f}" if ok and pd.notna(r["d_z"]) else dash
-        d["Note"] = "" if ok else esc(r["note"])
+        shared = r.get("shared_code")
+        d["Note"] = (esc(r["note"]) if not ok else
+                     esc(f"FLAGGED: {shared}") if isinstance(shared, str) and shared else "")
         rows.append(d)
     return pd.DataFrame(rows)

@@ -110,7 +110,9 @@ def contrasts_frame_html(table) -> tuple[pd.DataFrame | None, bool]:
                     "95% CI": ("—" if c["ci_low"] is None or pd.isna(c["ci_low"])
                                else f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}]"),
                     "p (Wilcoxon)": p(c["p"]), "p (Holm)": p(c["p_holm"]),
-                    "d_z": f(c["d_z"], lambda x: f"{x:+.2f}"), "Note": c.get("note") or ""})
+                    "d_z": f(c["d_z"], lambda x: f"{x:+.2f}"),
+                    "Note": c.get("note") or (f"FLAGGED: {c['shared_code']}" if isinstance(
+                        c.get("shared_code"), str) and c["shared_code"] else "")})
     return pd.DataFrame(out), declared
 
 

@@ -65,7 +65,8 @@ def contrast_rows(table) -> tuple[list[dict], bool]:
                 "n": _first(r, "n_pairs", "n"), "delta": _first(r, "delta_macro_f1", "delta", "mean_diff"),
                 "ci_low": _first(r, "ci_low"), "ci_high": _first(r, "ci_high"),
                 "p": _first(r, "p_wilcoxon", "p"), "p_holm": _first(r, "p_holm", "p_adjusted", "p_adj"),
-                "d_z": _first(r, "d_z"), "note": _first(r, "note", "omitted", "reason")}
+                "d_z": _first(r, "d_z"), "note": _first(r, "note", "omitted", "reason"),
+                "shared_code": r.get("shared_code")}
                for r in rows]
         return out, True
     if table.reference is None or "delta_macro_f1" not in table.frame:
@@ -191,6 +192,8 @@ def stats_table_tex(table) -> str:
               if c["ci_low"] is not None and pd.notna(c["ci_low"]) else "--")
         n = "--" if c["n"] is None or pd.isna(c["n"]) else f"{int(c['n'])}"
         dz = "--" if c["d_z"] is None or pd.isna(c["d_z"]) else f"{c['d_z']:+.2f}"
+        if isinstance(c.get("shared_code"), str) and c["shared_code"]:
+            name += r"$^\ddagger$"
         body.append(" & ".join([name, n, f"{100 * c['delta']:+.1f}", ci, _p(c["p"]), _p(c["p_holm"]), dz])
                     + r" \\")
     if not body:
@@ -204,7 +207,10 @@ def stats_table_tex(table) -> str:
         f"in percentage points, mean over the $n$ test {unit}s both models have, with a percentile "
         f"bootstrap 95\\% CI (resampling {unit}s); $p$: two-sided Wilcoxon signed-rank "
         f"test~\\cite{{wilcoxon1945}}; $p_\\mathrm{{Holm}}$: {family}; $d_z$: mean / sd of the "
-        f"paired differences. Incomplete models are not compared.")
+        f"paired differences. Incomplete models are not compared."
+        + "".join(f" $^\\ddagger${tex(display_name(c['model']))} $-$ {tex(display_name(c['versus']))}: "
+                  f"FLAGGED, {tex(c['shared_code'])}." for c in rows
+                  if isinstance(c.get("shared_code"), str) and c["shared_code"]))
     lines = [
         f"% sleepbench statistics table, protocol {table.protocol}; needs \\usepackage{{booktabs}}",
         r"\begin{table}[tbp]", r"\centering", r"\small", r"\setlength{\tabcolsep}{4pt}",

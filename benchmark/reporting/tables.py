@@ -243,7 +243,8 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None,
         contrasts = list(dict.fromkeys(pair for _, pair in declared))
         if contrasts and contrasts_source is None:
             contrasts_source = "suite(s) " + ", ".join(sorted({n for n, _ in declared})) + " (benchmark/suites)"
-    contrast_frame = declared_contrasts(contrasts, subject_mf1, why_not) if contrasts else None
+    code_files = {m: (rs[0].record.get("identity") or {}).get("code_files") for m, rs in by_model.items()}
+    contrast_frame = declared_contrasts(contrasts, subject_mf1, why_not, code_files) if contrasts else None
 
     kind = rec0["protocol"]["kind"]
     ds = rec0["dataset"]
