@@ -169,10 +169,11 @@ def predict_module(module: torch.nn.Module, data: EpochSet, seq_len: int,
     x = data.x
     short = [(a, b) for a, b in zip(data.offsets[:-1], data.offsets[1:]) if b - a < seq_len]
     starts = windows(data, seq_len)
+    source = source if source is not None else SignalSource(x, device, resident=False)
     for i in range(0, len(starts), batch_size):
         s = starts[i:i + batch_size]
         with autocast(device):
-            logits = module(source.windows(s, seq_len) if source is not None else _batch(x, s, seq_len, device))
+            logits = module(source.windows(s, seq_len))
         p = torch.softmax(logits.float(), dim=-1).cpu().numpy()
         for j, start in enumerate(s):
             proba[start:start + seq_len] = p[j]  # later (end-aligned) windows overwrite overlaps

@@ -424,15 +424,19 @@ EQUIVALENT_R2 = 0.005
 CHECK_N, CHECK_START = 2000, 18000
 
 
-def imitation_r2(module: FINModule, kind: str, real_x: np.ndarray | None = None) -> dict:
-    """R² of ``module`` against the exact feature on :data:`CHECK_N` held-out synthetic signals
-    (``synthetic``) and on ``real_x`` (``real``, None when not given)."""
-    config = FINConfig(kind=kind)
-    x, y = synthetic_set(kind, CHECK_N, config.seed, start=CHECK_START)
-    out = {"synthetic": _evaluate(module, x, y)["r2"], "real": None}
+def check_sets(kind: str, real_x: np.ndarray | None = None) -> dict:
+    """The equivalence check's signals and exact ``kind`` features: :data:`CHECK_N` held-out
+    synthetic signals (``synthetic``) and ``real_x`` (``real``, None when not given)."""
+    sets = {"synthetic": synthetic_set(kind, CHECK_N, FINConfig(kind=kind).seed, start=CHECK_START),
+            "real": None}
     if real_x is not None:
-        out["real"] = _evaluate(module, real_x, compute_feature(kind, real_x).astype(np.float32))["r2"]
-    return out
+        sets["real"] = (real_x, compute_feature(kind, real_x).astype(np.float32))
+    return sets
+
+
+def imitation_r2(module: FINModule, sets: dict) -> dict:
+    """R² of ``module`` against the exact feature on each of :func:`check_sets` (None where absent)."""
+    return {where: None if xy is None else _evaluate(module, *xy)["r2"] for where, xy in sets.items()}
 
 
 def rebuild_fins(kinds=tuple(FEATURES), write: bool = False, progress: bool = True,
@@ -464,9 +468,10 @@ def rebuild_fins(kinds=tuple(FEATURES), write: bool = False, progress: bool = Tr
         data = serialize_fin(module, info)
         digest = sha256_bytes(data)
         entry = shipped_entry(kind, config)
+        sets = check_sets(kind, real_x)
         res = {"sha256": digest, "shipped_sha256": entry["sha256"] if entry else None,
                "identical": bool(entry and entry["sha256"] == digest), "max_abs_diff": None,
-               "r2": {"rebuilt": imitation_r2(module, kind, real_x)}, "max_r2_diff": None,
+               "r2": {"rebuilt": imitation_r2(module, sets)}, "max_r2_diff": None,
                "equivalent": None, "kernel_set": cpu_kernel_set(),
                "train_seconds": round(info["train_seconds"], 1)}
         shipped = load_shipped(kind, config) if entry else None
@@ -474,7 +479,7 @@ def rebuild_fins(kinds=tuple(FEATURES), write: bool = False, progress: bool = Tr
             old = shipped.state_dict()
             res["max_abs_diff"] = max(float((old[k].float() - v.float()).abs().max())
                                       for k, v in module.state_dict().items())
-            res["r2"]["shipped"] = imitation_r2(shipped, kind, real_x)
+            res["r2"]["shipped"] = imitation_r2(shipped, sets)
             res["max_r2_diff"] = max(abs(res["r2"]["rebuilt"][w] - res["r2"]["shipped"][w])
                                      for w in ("synthetic", "real") if res["r2"]["rebuilt"][w] is not None)
             res["equivalent"] = res["max_r2_diff"] <= EQUIVALENT_R2

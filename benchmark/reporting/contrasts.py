@@ -72,6 +72,12 @@ def shared_code_differences(a: dict | None, b: dict | None) -> list[str]:
     return sorted(k for k in set(a) & set(b) if a[k] != b[k])
 
 
+def shared_code_flag(row) -> str:
+    """The shared-code flag of one contrast row ('' when its rows share their code)."""
+    text = row.get("shared_code")
+    return text if isinstance(text, str) and text else ""
+
+
 def declared_contrasts(pairs, subject_scores: dict, why_not: dict,
                        code_files: dict | None = None) -> pd.DataFrame:
     """The declared-contrasts block.

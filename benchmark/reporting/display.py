@@ -11,6 +11,7 @@ import pandas as pd
 
 from datasets.sleep_edf import STAGES
 
+from .contrasts import shared_code_flag
 from .entry_reports import FIN_FEATURES
 from .formatting import count_text, duration_text, p_text, tex
 
@@ -40,10 +41,7 @@ def row_flag(r) -> str:
 def row_note(r) -> str:
     """A flag that leaves the row comparable: its records were made under several CPU kernel sets
     ('' when one, or when the records predate the field)."""
-    sets = r.get("cpu_kernel_sets")
-    if isinstance(sets, str) and "," in sets:
-        return "mixed CPU kernel sets"
-    return ""
+    return "mixed CPU kernel sets" if r.get("mixed_kernel_sets") is True else ""
 
 
 def _dash(as_tex: bool) -> str:
@@ -177,8 +175,7 @@ def contrasts_frame(t, as_tex: bool) -> pd.DataFrame | None:
             d["$p$ (exact)" if as_tex else "p (exact)"] = p_text(r["p_exact"], as_tex) if ok else dash
             d["$p$ (exact, Holm)" if as_tex else "p (exact, Holm)"] = p_text(r["p_exact_holm"], as_tex) if ok else dash
         d["$d_z$" if as_tex else "d_z"] = f"{r['d_z']:+.2f}" if ok and pd.notna(r["d_z"]) else dash
-        shared = r.get("shared_code")
-        d["Note"] = (esc(r["note"]) if not ok else
-                     esc(f"FLAGGED: {shared}") if isinstance(shared, str) and shared else "")
+        shared = shared_code_flag(r)
+        d["Note"] = esc(r["note"]) if not ok else esc(f"FLAGGED: {shared}") if shared else ""
         rows.append(d)
     return pd.DataFrame(rows)

@@ -24,7 +24,7 @@ import pandas as pd
 from datasets.sleep_edf import STAGES
 
 from .bibliography import cite_keys, display_name
-from .contrasts import family_text
+from .contrasts import family_text, shared_code_flag
 from .display import row_flag, row_note
 from .paper import contrast_rows, table_bibtex, trainable_params
 
@@ -111,8 +111,7 @@ def contrasts_frame_html(table) -> tuple[pd.DataFrame | None, bool]:
                                else f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}]"),
                     "p (Wilcoxon)": p(c["p"]), "p (Holm)": p(c["p_holm"]),
                     "d_z": f(c["d_z"], lambda x: f"{x:+.2f}"),
-                    "Note": c.get("note") or (f"FLAGGED: {c['shared_code']}" if isinstance(
-                        c.get("shared_code"), str) and c["shared_code"] else "")})
+                    "Note": c.get("note") or (f"FLAGGED: {shared_code_flag(c)}" if shared_code_flag(c) else "")})
     return pd.DataFrame(out), declared
 
 

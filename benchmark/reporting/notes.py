@@ -69,14 +69,21 @@ def column_notes(unit: str, ref: str | None, frame: pd.DataFrame, contrasts: pd.
     return notes
 
 
-def kernel_sets_text(runs: list[Run]) -> str:
-    """The CPU kernel sets the records were trained under, ``AVX2`` or ``AVX2, DEFAULT``, with
-    record counts when several ('' when no record says: made before the field existed)."""
+def kernel_sets(runs: list[Run]) -> dict[str, int]:
+    """CPU kernel set -> number of records trained under it (records that predate the field are
+    not counted)."""
     seen: dict[str, int] = {}
     for r in runs:
         k = (r.record.get("environment") or {}).get("cpu_kernel_set")
         if k:
             seen[k] = seen.get(k, 0) + 1
+    return seen
+
+
+def kernel_sets_text(runs: list[Run]) -> str:
+    """The CPU kernel sets the records were trained under, ``AVX2`` or ``AVX2, DEFAULT``, with
+    record counts when several ('' when no record says: made before the field existed)."""
+    seen = kernel_sets(runs)
     if len(seen) <= 1:
         return next(iter(seen), "")
     return ", ".join(f"{k} ({n} record{'' if n == 1 else 's'})" for k, n in sorted(seen.items()))

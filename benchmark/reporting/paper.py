@@ -22,7 +22,7 @@ import pandas as pd
 from datasets.sleep_edf import STAGES
 
 from .bibliography import STATS_KEYS, bibtex_for, cite_keys, display_name, keys_for
-from .contrasts import family_text
+from .contrasts import family_text, shared_code_flag
 from .display import row_flag, row_note
 from .formatting import tex
 
@@ -192,7 +192,7 @@ def stats_table_tex(table) -> str:
               if c["ci_low"] is not None and pd.notna(c["ci_low"]) else "--")
         n = "--" if c["n"] is None or pd.isna(c["n"]) else f"{int(c['n'])}"
         dz = "--" if c["d_z"] is None or pd.isna(c["d_z"]) else f"{c['d_z']:+.2f}"
-        if isinstance(c.get("shared_code"), str) and c["shared_code"]:
+        if shared_code_flag(c):
             name += r"$^\ddagger$"
         body.append(" & ".join([name, n, f"{100 * c['delta']:+.1f}", ci, _p(c["p"]), _p(c["p_holm"]), dz])
                     + r" \\")
@@ -210,7 +210,7 @@ def stats_table_tex(table) -> str:
         f"paired differences. Incomplete models are not compared."
         + "".join(f" $^\\ddagger${tex(display_name(c['model']))} $-$ {tex(display_name(c['versus']))}: "
                   f"FLAGGED, {tex(c['shared_code'])}." for c in rows
-                  if isinstance(c.get("shared_code"), str) and c["shared_code"]))
+                  if shared_code_flag(c)))
     lines = [
         f"% sleepbench statistics table, protocol {table.protocol}; needs \\usepackage{{booktabs}}",
         r"\begin{table}[tbp]", r"\centering", r"\small", r"\setlength{\tabcolsep}{4pt}",

@@ -44,7 +44,7 @@ from .contrasts import CMP_COLUMNS, compare, declared_contrasts
 from .display import folds_text, row_flag, row_note
 from .entry_reports import imitation_summary, training_summary
 from .formatting import p_text
-from .notes import column_notes, kernel_sets_text, packages_text, reference_text
+from .notes import column_notes, kernel_sets, kernel_sets_text, packages_text, reference_text
 from .records import (Run, check_consistent, check_model_consistent, device_text,
                       expected_folds, fold_problems, load_records)
 from .selection import Selection, apply_selection, check_results_dir, make_selection
@@ -95,6 +95,7 @@ def _model_row(model: str, runs: list[Run], folds: list[int], seeds: list[int],
         problems += [f"seed {r.seed} fold {r.fold}: {p}" for p in fold_problems(r, fold)]
     row["flags"] = "; ".join(problems)
     row["cpu_kernel_sets"] = kernel_sets_text(runs)
+    row["mixed_kernel_sets"] = len(kernel_sets(runs)) > 1
     for key in ("accuracy", "macro_f1", "kappa"):
         row[key], row[f"{key}_sd"] = mean_sd(s["pooled"][key] for s in scores)
     subject_mf1 = average_over_seeds([s["subject_mf1"] for s in scores])
