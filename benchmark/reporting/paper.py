@@ -178,6 +178,16 @@ def main_table_tex(table) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _short_note(note) -> str:
+    """The cell of a contrast not computed: why, in two words; the caption gives the details
+    (a full note, naming models and folds, is wider than a page column)."""
+    if not note:
+        return "not computed"
+    if str(note).startswith("no records"):
+        return "not run (see caption)"
+    return str(note).split(" (")[0] + " (see caption)"
+
+
 def stats_table_tex(table) -> str:
     """The statistics table of one protocol: one row per contrast (a ``table`` float)."""
     rows, declared = contrast_rows(table)
@@ -186,7 +196,7 @@ def stats_table_tex(table) -> str:
     for c in rows:
         name = f"{tex(display_name(c['model']))} $-$ {tex(display_name(c['versus']))}"
         if c["delta"] is None:
-            body.append(f"{name} & \\multicolumn{{6}}{{l}}{{{tex(c.get('note') or 'not computed')}}} \\\\")
+            body.append(f"{name} & \\multicolumn{{6}}{{l}}{{{tex(_short_note(c.get('note')))}}} \\\\")
             continue
         ci = (f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}]"
               if c["ci_low"] is not None and pd.notna(c["ci_low"]) else "--")
