@@ -17,6 +17,7 @@
 # --- the package's sources, gathered on the small base image ---------------------------------
 FROM python:3.11-slim AS sources
 COPY pyproject.toml README.md /src/
+COPY sleepbench /src/sleepbench
 COPY benchmark /src/benchmark
 COPY datasets /src/datasets
 COPY models /src/models
@@ -65,7 +66,7 @@ RUN set -eux; \
 COPY --from=sources /src /opt/sleepbench
 # --no-deps: every dependency is already pinned above; the package itself is a few hundred kB.
 RUN pip install --no-deps /opt/sleepbench \
- && python -c "import benchmark.cli, models.fin_vivit, baselines.yasa_staging"
+ && python -c "import sleepbench.benchmark.cli, sleepbench.models.fin_vivit, sleepbench.baselines.yasa_staging"
 
 # the commit the image is built from, written into every record (the image has no .git); declared
 # last so that a new commit rebuilds only this layer

@@ -10,8 +10,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import log_loss
 from sklearn.utils.class_weight import compute_sample_weight
 
-from benchmark.epochs import N_CLASSES, EpochSet
-from benchmark.registry import Entry, register
+from sleepbench.benchmark.epochs import N_CLASSES, EpochSet
+from sleepbench.benchmark.registry import Entry, register
 
 from ._spectral_features import add_context, epoch_features, feature_names, recording_zscore
 
@@ -47,7 +47,7 @@ def quantise(edges: list[np.ndarray], feats: np.ndarray) -> np.ndarray:
 class BandpowerGBM(Entry):
     """Welch band powers + spectral/Hjorth/amplitude features (±2 epochs context) -> HistGradientBoosting.
 
-    Features (see :mod:`baselines._spectral_features`): per channel, relative log band powers
+    Features (see :mod:`sleepbench.baselines._spectral_features`): per channel, relative log band powers
     (δ, θ, α, σ, β, slow δ), total log power, log band ratios, spectral edge frequency 95 %,
     spectral entropy, Hjorth mobility/complexity, log std, kurtosis, skewness and zero-crossing
     rate (20 per channel). With ``recording_norm`` (default) the same features z-scored within

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.epochs import N_CLASSES
-from benchmark.registry import Entry, register
+from sleepbench.benchmark.epochs import N_CLASSES
+from sleepbench.benchmark.registry import Entry, register
 
 
 @register("majority")

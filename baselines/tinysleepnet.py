@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.device import autocast
-from benchmark.epochs import N_CLASSES, EpochSet
-from benchmark.registry import register
-from benchmark.training import DeepEntry, PassTracker, module_device, pass_steps, validation_macro_f1
+from sleepbench.benchmark.device import autocast
+from sleepbench.benchmark.epochs import N_CLASSES, EpochSet
+from sleepbench.benchmark.registry import register
+from sleepbench.benchmark.training import DeepEntry, PassTracker, module_device, pass_steps, validation_macro_f1
 
 #: Cross-entropy weights of W, N1, N2, N3, REM in the paper (N1, the rarest and hardest, x 1.5).
 PAPER_CLASS_WEIGHTS = (1.0, 1.5, 1.0, 1.0, 1.0)

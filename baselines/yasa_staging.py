@@ -8,8 +8,8 @@ import warnings
 
 import numpy as np
 
-from benchmark.epochs import N_CLASSES, EpochSet
-from benchmark.registry import Entry, register
+from sleepbench.benchmark.epochs import N_CLASSES, EpochSet
+from sleepbench.benchmark.registry import Entry, register
 
 #: YASA's stage labels (its classifier's classes, as ``yasa.Hypnogram`` renames them) -> our index
 YASA_STAGES = {"W": 0, "WAKE": 0, "N1": 1, "N2": 2, "N3": 3, "R": 4, "REM": 4}
@@ -63,7 +63,7 @@ class YasaStaging(Entry):
     recording and uses the time elapsed in it, so a fifth of a night is not what it was built for.
     On a within-night protocol the harness therefore gives it the whole night's signal (no labels;
     it learns nothing) and scores it on the test block's epochs
-    (:meth:`benchmark.protocol_data.ProtocolData.predict_proba`). On subject-wise protocols every
+    (:meth:`sleepbench.benchmark.protocol_data.ProtocolData.predict_proba`). On subject-wise protocols every
     test recording is a whole (wake-trimmed) night already.
     """
 

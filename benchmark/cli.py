@@ -44,7 +44,7 @@ def _add_prep_args(p: argparse.ArgumentParser) -> None:
 
 
 def _open(args):
-    from datasets.sleep_edf import SleepEDF
+    from sleepbench.datasets.sleep_edf import SleepEDF
 
     return SleepEDF(args.data_dir, channels=[c.strip() for c in args.channels.split(",")],
                     sfreq=args.sfreq, wake_margin_min=args.wake_margin_min, study=args.study,
@@ -80,7 +80,7 @@ def cmd_prepare(args) -> int:
 def cmd_info(args) -> int:
     from tabulate import tabulate
 
-    from datasets.sleep_edf import STAGES
+    from sleepbench.datasets.sleep_edf import STAGES
 
     ds = _open(args)
     _report_inventory(ds)
@@ -107,7 +107,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_fetch(args) -> int:
-    from datasets.sleep_edf import fetch
+    from sleepbench.datasets.sleep_edf import fetch
 
     inv = fetch(args.data_dir, args.subjects, nights=tuple(args.nights), study=args.study,
                 base_url=args.base_url)
@@ -121,7 +121,7 @@ def cmd_fetch(args) -> int:
 
 
 def cmd_surrogate(args) -> int:
-    from datasets.surrogate import SurrogateSpec, generate
+    from sleepbench.datasets.surrogate import SurrogateSpec, generate
 
     spec = SurrogateSpec(subjects=args.subjects, nights=args.nights, hours=args.hours,
                          seed=args.seed,
@@ -137,7 +137,7 @@ def cmd_surrogate(args) -> int:
 
 
 def cmd_spectra(args) -> int:
-    from datasets.spectra_report import write_spectra_report
+    from sleepbench.datasets.spectra_report import write_spectra_report
 
     summary = write_spectra_report(args.data_dir, args.surrogate, args.out,
                                    channels=[c.strip() for c in args.channels.split(",")],
@@ -147,7 +147,7 @@ def cmd_spectra(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from benchmark.registry import discover
+    from sleepbench.benchmark.registry import discover
 
     entries = discover()
     width = max(map(len, entries), default=0)
@@ -157,8 +157,8 @@ def cmd_models(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from benchmark.runner import exit_status, plan, prepare_data, run, summarize
-    from benchmark.suites import load_suite
+    from sleepbench.benchmark.runner import exit_status, plan, prepare_data, run, summarize
+    from sleepbench.benchmark.suites import load_suite
 
     if args.suite:
         suite = load_suite(args.suite)
@@ -183,9 +183,9 @@ def cmd_run(args) -> int:
     # the device of each job: GPUs round-robin locally; resolved by the worker on a Dask cluster
     from dataclasses import replace
 
-    from benchmark.device import parse_precision
-    from benchmark.executors import gpu_resources, job_devices
-    from benchmark.plan import compare, plan_text, run_projection
+    from sleepbench.benchmark.device import parse_precision
+    from sleepbench.benchmark.executors import gpu_resources, job_devices
+    from sleepbench.benchmark.plan import compare, plan_text, run_projection
 
     devices = job_devices(args.executor, args.device, len(jobs), address=args.address)
     precision = parse_precision(args.precision)
@@ -211,7 +211,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_tables(args) -> int:
-    from benchmark.reporting import write_tables
+    from sleepbench.benchmark.reporting import write_tables
 
     paths = write_tables(args.results, reference=args.reference, protocol=args.protocol,
                          models=args.models, exclude=args.exclude, suite=args.suite)
@@ -226,7 +226,7 @@ def cmd_tables(args) -> int:
 
 
 def cmd_new_entry(args) -> int:
-    from benchmark.scaffold import write_entry
+    from sleepbench.benchmark.scaffold import write_entry
 
     entry, test = write_entry(args.name, args.kind, out_dir=args.out, test_dir=args.test_dir)
     plugin = "" if args.out is None else f"SLEEPBENCH_PLUGINS={entry} "
@@ -237,7 +237,7 @@ def cmd_new_entry(args) -> int:
 
 
 def cmd_cite(args) -> int:
-    from benchmark.reporting.bibliography import bibtex_all, bibtex_for
+    from sleepbench.benchmark.reporting.bibliography import bibtex_all, bibtex_for
 
     if args.all:
         print(bibtex_all(), end="")
@@ -245,8 +245,8 @@ def cmd_cite(args) -> int:
     if args.models:
         print(bibtex_for([m.strip() for m in args.models.split(",") if m.strip()], stats=True), end="")
         return 0
-    from benchmark.reporting import build_tables
-    from benchmark.reporting.paper import table_bibtex
+    from sleepbench.benchmark.reporting import build_tables
+    from sleepbench.benchmark.reporting.paper import table_bibtex
 
     tables = build_tables(args.results)
     if not tables:
@@ -262,7 +262,7 @@ def cmd_cite(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from benchmark.reporting.html import write_report
+    from sleepbench.benchmark.reporting.html import write_report
 
     paths = write_report(args.results, out_dir=args.out, reference=args.reference,
                          protocol=args.protocol, models=args.models, exclude=args.exclude,
@@ -283,7 +283,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_fin_pretrain(args) -> int:
-    from models.fin import MANIFEST, pretrain_fin, rebuild_fins
+    from sleepbench.models.fin import MANIFEST, pretrain_fin, rebuild_fins
 
     kinds = [k.strip() for k in args.kinds.split(",")]
     if args.seed != 0:  # not the shipped configuration: pre-train into the cache
@@ -303,9 +303,9 @@ def cmd_fin_pretrain(args) -> int:
 
 
 def fin_rebuild_verdict(r: dict) -> str:
-    """One line on a rebuilt default FIN (:func:`models.fin.rebuild_fins`): bit-identical to the
+    """One line on a rebuilt default FIN (:func:`sleepbench.models.fin.rebuild_fins`): bit-identical to the
     shipped file, equivalent to it (the R² figures), or neither."""
-    from models.fin import EQUIVALENT_R2
+    from sleepbench.models.fin import EQUIVALENT_R2
 
     head = f"sha256 {r['sha256'][:16]} ({r['kernel_set']} kernels, {r['train_seconds']:.0f} s): "
     if r["shipped_sha256"] is None:
@@ -327,7 +327,7 @@ def fin_rebuild_verdict(r: dict) -> str:
 
 
 def cmd_fin_report(args) -> int:
-    from models.fin import fin_report
+    from sleepbench.models.fin import fin_report
 
     report = fin_report(real_dir=args.data_dir, cache_dir=args.cache_dir)
     if args.json:

@@ -3,7 +3,7 @@
 The device is a property of the *run*, not of an entry: entries stay scikit-learn-clean (no
 ``device`` parameter, so a record's parameters and an entry's identity do not depend on where it
 ran). The runner resolves the job's device and makes it current with :func:`use_device` around
-``fit`` / ``predict_proba``; :class:`benchmark.training.DeepEntry` reads :func:`current_device` at
+``fit`` / ``predict_proba``; :class:`sleepbench.benchmark.training.DeepEntry` reads :func:`current_device` at
 fit time and moves its module there; prediction follows the module. Classic entries (scikit-learn,
 LightGBM, YASA) ignore it and run on the CPU.
 
@@ -17,7 +17,7 @@ Accepted specs (``sleepbench run --device``):
 
 Determinism: on CPU nothing changes (a seed fixes everything). On CUDA the job runs with
 ``torch.use_deterministic_algorithms(True, warn_only=True)`` (set by
-:func:`benchmark.training.seed_everything`), ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (cuBLAS needs it
+:func:`sleepbench.benchmark.training.seed_everything`), ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (cuBLAS needs it
 for reproducible matrix products, set before the first CUDA call), cuDNN autotuning off and TF32
 off (full float32 products, so CUDA predictions stay close to CPU ones).
 """

@@ -7,7 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
-from datasets.sleep_edf import STAGES, Recording
+from sleepbench.datasets.sleep_edf import STAGES, Recording
 
 N_CLASSES = len(STAGES)
 

@@ -77,7 +77,7 @@ class DaskExecutor(Executor):
 
     ``address`` (``HOST:PORT``) connects to a running scheduler; without it a ``LocalCluster`` of
     ``workers`` single-threaded processes is started on loopback and closed at the end. Workers
-    run :func:`benchmark.runner.run_job`, so each writes its record exactly as a local run does:
+    run :func:`sleepbench.benchmark.runner.run_job`, so each writes its record exactly as a local run does:
     the results folder (and data / cache folders) must be the same path on every worker (a
     shared file system, as on any cluster). A job whose worker dies is retried ``retries`` times,
     then reported as failed; never dropped.
@@ -129,7 +129,7 @@ class DaskExecutor(Executor):
 
 def job_devices(executor_name: str, spec: str, n_jobs: int, n_gpus: int | None = None,
                 address: str | None = None) -> list[str]:
-    """The device each job asks for, in submission order (see :mod:`benchmark.device`).
+    """The device each job asks for, in submission order (see :mod:`sleepbench.benchmark.device`).
 
     * local executor (and a local Dask cluster, no ``address``): the spec resolved on this machine; ``auto`` / ``cuda`` spread the jobs
       round-robin over the visible GPUs (``cuda:0``, ``cuda:1``, ...), so ``--workers N`` on one GPU

@@ -8,7 +8,7 @@ the :func:`run_identity` of the job, so a record is redone when any of these cha
 * the **code** (:func:`code_identity`): the source files of the entry's class and its bases, of every
   project module they import (transitively: e.g. ``models/fin.py`` for the FIN-ViViTs), and of
   the harness modules every job runs through (:data:`HARNESS_MODULES`);
-* the **preprocessing**: ``datasets.cache.CACHE_VERSION`` and the protocol's ``prep`` block
+* the **preprocessing**: ``sleepbench.datasets.cache.CACHE_VERSION`` and the protocol's ``prep`` block
   (channels, sampling rate, wake margin...);
 * the **data**: the checksums of every recording the fold uses;
 * the protocol (its hash), the fold, the seed and :data:`HARNESS_VERSION`.
@@ -34,35 +34,55 @@ from pathlib import Path
 HARNESS_VERSION = 2  # 2: identity block (resolved params, code hash, cache version)
 
 #: Harness modules every job runs through; their source is part of every entry's code hash.
-#: (``benchmark.device`` is included when present.)
-HARNESS_MODULES = ("benchmark.runner", "benchmark.identity", "benchmark.registry", "benchmark.training",
-                   "benchmark.epochs", "benchmark.protocol_data", "benchmark.metrics",
-                   "benchmark.device")
+#: (``sleepbench.benchmark.device`` is included when present.)
+HARNESS_MODULES = ("sleepbench.benchmark.runner", "sleepbench.benchmark.identity", "sleepbench.benchmark.registry", "sleepbench.benchmark.training",
+                   "sleepbench.benchmark.epochs", "sleepbench.benchmark.protocol_data", "sleepbench.benchmark.metrics",
+                   "sleepbench.benchmark.device")
 
-_REPO = Path(__file__).resolve().parents[1]
+#: The folder holding sleepbench's subpackages: the repository (editable install) or
+#: ``site-packages/sleepbench`` (wheel); shipped data are named relative to it.
+_ROOT = Path(__file__).resolve().parents[1]
 _INSTALLED = tuple(Path(p).resolve() for k, p in sysconfig.get_paths().items()
                    if k in ("stdlib", "platstdlib", "purelib", "platlib"))
 
 
+@lru_cache(maxsize=1)
+def _package_dirs() -> tuple[Path, ...]:
+    """The folders of sleepbench's own packages, wherever it is installed."""
+    dirs = []
+    for name in ("sleepbench", "sleepbench.benchmark", "sleepbench.datasets", "sleepbench.models",
+                 "sleepbench.baselines"):
+        spec = importlib.util.find_spec(name)
+        dirs += [Path(p).resolve() for p in (spec.submodule_search_locations or [])]
+    return tuple(dirs)
+
+
+def _own(path: Path) -> bool:
+    return any(path.is_relative_to(d) for d in _package_dirs())
+
+
 def _project_file(path) -> Path | None:
-    """``path`` when it is project source (the repository or a plugin file), else None."""
+    """``path`` when it is project source (sleepbench's own modules, installed or not, or a plugin
+    file), else None (the standard library and installed packages are covered by their versions)."""
     if not path or not str(path).endswith(".py"):
         return None
     path = Path(path).resolve()
-    if any(path.is_relative_to(p) for p in _INSTALLED):
-        return None  # the standard library and installed packages are covered by package versions
+    if _own(path):
+        return path
+    if any(path.is_relative_to(p) for p in _INSTALLED) or {"site-packages", "dist-packages"} & set(path.parts):
+        return None
     return path
 
 
 def _walkable(name: str) -> bool:
     """Project modules that are hashed and followed: entries, datasets, plugins and the harness,
     but not the rest of ``benchmark`` (command line, reporting), which never runs inside a job."""
-    return not name.startswith("benchmark.") or name in HARNESS_MODULES
+    return not name.startswith("sleepbench.benchmark.") or name in HARNESS_MODULES
 
 
 def _label(name: str, path: Path) -> str:
     """A machine-independent name for a module (plugin files get a path-derived module name)."""
-    if name.startswith("sleepbench_plugin_") or not path.is_relative_to(_REPO):
+    if name.startswith("sleepbench_plugin_") or not _own(path):
         return f"plugin:{path.name}"
     return name
 
@@ -117,10 +137,10 @@ def _code_identity_of(cls: type) -> tuple[str, tuple[tuple[str, str], ...]]:
         # shipped weights beside a module (models/weights/: the pre-trained FINs) decide results
         # as much as its source: rewriting them must redo the records that used them
         weights = path.parent / "weights"
-        if weights.is_dir() and path.is_relative_to(_REPO):
+        if weights.is_dir() and _own(path):
             for f in sorted(weights.iterdir()):
                 if f.is_file():
-                    seen[f"data:{f.relative_to(_REPO)}"] = hashlib.sha256(f.read_bytes()).hexdigest()
+                    seen[f"data:{f.relative_to(_ROOT)}"] = hashlib.sha256(f.read_bytes()).hexdigest()
         todo += [(m, _origin(m)) for m in sorted(_imports(path, name)) if m not in visited]
     files = tuple(sorted(seen.items()))
     digest = hashlib.sha256(json.dumps(files).encode()).hexdigest()
@@ -154,7 +174,7 @@ def jsonable(obj):
 def run_identity(entry, protocol: dict, checksums: dict) -> dict:
     """Everything besides (protocol, model, seed, fold) that decides a run's result; stored in the
     record as ``identity``."""
-    from datasets.cache import CACHE_VERSION
+    from sleepbench.datasets.cache import CACHE_VERSION
 
     code = code_identity(entry)
     return {"harness": HARNESS_VERSION, "params": jsonable(entry.get_params()),

@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix, f1_score
 
-from datasets.sleep_edf import STAGES
+from sleepbench.datasets.sleep_edf import STAGES
 
 #: The label set every metric is computed over (0..4 = W, N1, N2, N3, REM).
 LABELS = list(range(len(STAGES)))

@@ -5,7 +5,7 @@ ends with projected against actual. Nothing here is a hand-typed speed: every se
 timing, on this machine, at the run's device and thread count, each entry of the run on synthetic
 arrays of the protocol's shape (:func:`calibrate`):
 
-* a deep entry (:class:`benchmark.training.DeepEntry`) is fitted once for ``1 + k`` optimiser
+* a deep entry (:class:`sleepbench.benchmark.training.DeepEntry`) is fitted once for ``1 + k`` optimiser
   steps (one pass, no validation), with the run's parameters (batch, sequence length, model size);
   a global hook stamps the clock after every optimiser step, and the median gap between two
   stamps (the first step, with its one-off costs, ends before the first gap) is the time of one
@@ -68,7 +68,7 @@ class FoldShape:
 
 def _estimated_units(protocol: dict) -> tuple[dict[int, list[int]], str]:
     """Epochs per recording per unit, from the protocol's declared size (no data needed)."""
-    from datasets.hypnogram_model import load_model
+    from sleepbench.datasets.hypnogram_model import load_model
 
     spec = protocol["dataset"]
     night = load_model()["night_epochs_mean"]
@@ -85,7 +85,7 @@ def _estimated_units(protocol: dict) -> tuple[dict[int, list[int]], str]:
         k = int(protocol["n_blocks"])
         return ({u: [int(round(night / k))] for u in protocol["subjects"]},
                 f"estimated: one night cut in {k} blocks, {night_note}")
-    from datasets.records import records_for
+    from sleepbench.datasets.records import records_for
 
     nights: dict[int, int] = {}
     for rec in records_for(spec.get("study", "cassette")):
@@ -125,7 +125,7 @@ def fold_shapes(protocol: dict, data=None) -> tuple[list[FoldShape], str]:
 def data_if_ready(protocol: dict, data_dir=None, cache_dir=None):
     """The protocol's data when it can be opened without generating or fetching anything, else
     None (a surrogate not generated yet, or a Sleep-EDF protocol without ``data_dir``)."""
-    from datasets.records import read_surrogate_manifest
+    from sleepbench.datasets.records import read_surrogate_manifest
 
     from .protocol_data import open_protocol_data, surrogate_dir
 
@@ -146,7 +146,7 @@ def data_if_ready(protocol: dict, data_dir=None, cache_dir=None):
 def synthetic_epochs(lengths: list[int], n_channels: int, n_samples: int, sfreq: float, seed: int = 0):
     """An :class:`~benchmark.epochs.EpochSet` of Gaussian noise (20 µV sd) with stage labels in runs
     of 10 epochs: only the shape matters for timing."""
-    from datasets.sleep_edf import Recording
+    from sleepbench.datasets.sleep_edf import Recording
 
     from .epochs import EpochSet
 
@@ -292,11 +292,11 @@ def calibration_key(model: str, params: dict, shape: tuple, device: str, threads
                     precision: str = "fp32") -> str:
     """Cache key: the entry, its parameters, the data shape, and what sets speed on this machine.
 
-    The entry's code is its code hash (:func:`benchmark.identity.code_identity`: its modules, what
+    The entry's code is its code hash (:func:`sleepbench.benchmark.identity.code_identity`: its modules, what
     they import, the harness, shipped weights), not the commit: a commit that touches other
     entries, the docs or the tests keeps this entry's calibration.
     """
-    from datasets.cache import config_key
+    from sleepbench.datasets.cache import config_key
 
     from .device import device_info
     from .identity import code_identity
@@ -316,7 +316,7 @@ def calibrate_cached(model: str, params: dict, shape: tuple, device: str, thread
     """:func:`calibrate` under the job's thread count, device and precision, cached in
     ``<cache>/plan/<key>.json`` (same entry, parameters, shape, device, threads, torch, entry code
     and host); returns it and whether it came from the cache."""
-    from datasets.cache import atomic_write_bytes, default_cache_dir
+    from sleepbench.datasets.cache import atomic_write_bytes, default_cache_dir
 
     from .device import use_device, use_precision
     from .runner import _limited_threads

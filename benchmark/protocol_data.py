@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.cache import config_key, default_cache_dir
-from datasets.records import read_surrogate_manifest
-from datasets.sleep_edf import Recording, SleepEDF
+from sleepbench.datasets.cache import config_key, default_cache_dir
+from sleepbench.datasets.records import read_surrogate_manifest
+from sleepbench.datasets.sleep_edf import Recording, SleepEDF
 
 from .epochs import EpochSet
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def surrogate_dir(spec: dict, cache_dir: Path | None = None) -> Path:
     """Where the surrogate set of ``spec`` lives in the cache (one folder per spec)."""
-    from datasets.surrogate import GENERATOR_VERSION
+    from sleepbench.datasets.surrogate import GENERATOR_VERSION
 
     # the generator's version is in the key: a new generator never reuses an older set
     return Path(cache_dir or default_cache_dir()) / "surrogate" / config_key(spec, GENERATOR_VERSION)
@@ -27,7 +27,7 @@ def surrogate_dir(spec: dict, cache_dir: Path | None = None) -> Path:
 
 def ensure_surrogate(spec: dict, cache_dir: Path | None = None, n_jobs: int = 1) -> Path:
     """Generate the protocol's surrogate set into the cache unless it is already there."""
-    from datasets.surrogate import GENERATOR_VERSION, SurrogateSpec, generate
+    from sleepbench.datasets.surrogate import GENERATOR_VERSION, SurrogateSpec, generate
 
     out = surrogate_dir(spec, cache_dir)
     manifest = read_surrogate_manifest(out)
@@ -107,12 +107,12 @@ class ProtocolData:
 def _open_cross_study(protocol: dict, data_dir: Path, cache_dir, n_jobs: int,
                       progress: bool) -> ProtocolData:
     """Train-study and test-study recordings of a cross-study protocol (e.g. Sleep-EDF cassette ->
-    telemetry), test units at ``TEST_UNIT_OFFSET + subject`` (:mod:`datasets.studies`).
+    telemetry), test units at ``TEST_UNIT_OFFSET + subject`` (:mod:`sleepbench.datasets.studies`).
 
     A surrogate folder holding both studies' layouts (``SurrogateSpec.telemetry_subjects``) may
     stand in: its records say ``surrogate`` and so does every table made from them.
     """
-    from datasets.studies import TEST_UNIT_OFFSET, StudyUnion, cross_study_units
+    from sleepbench.datasets.studies import TEST_UNIT_OFFSET, StudyUnion, cross_study_units
 
     spec, prep = protocol["dataset"], protocol["prep"]
     subjects = protocol["subjects"]

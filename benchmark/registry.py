@@ -4,7 +4,7 @@ Two kinds of entry share one interface, so the runner treats them alike (scikit-
 parameters in ``__init__``, learned state only after ``fit``):
 
 * classic entries subclass :class:`Entry` and implement ``fit`` and ``predict_proba``;
-* deep entries subclass :class:`benchmark.training.DeepEntry` and supply a ``torch.nn.Module``
+* deep entries subclass :class:`sleepbench.benchmark.training.DeepEntry` and supply a ``torch.nn.Module``
   (``build_module``) and a training recipe; fitting and prediction come from the harness.
 
 Conventions (README "Add a model"; worked examples in ``examples/``; ``sleepbench new-entry``
@@ -14,7 +14,7 @@ writes a ready-to-edit file and its test):
   the same name (``self.lr = lr``): scikit-learn's ``get_params`` reads them back, and suites,
   records and config hashes are built from them; learned state gets a trailing underscore
   (``self.module_``) and exists only after ``fit``;
-* ``fit`` sees :class:`benchmark.epochs.EpochSet`: ``.x`` [n, channels, samples] float32 in µV,
+* ``fit`` sees :class:`sleepbench.benchmark.epochs.EpochSet`: ``.x`` [n, channels, samples] float32 in µV,
   raw and unnormalised (normalise inside the entry, and say how), ``.y`` in 0..4 (W, N1, N2, N3,
   REM), ``.sfreq``, ``.channels``, ``.recordings`` (whole nights, in order), ``.subject``,
   ``.night``, ``.epoch``, ``.offsets``;
@@ -24,7 +24,7 @@ writes a ready-to-edit file and its test):
 
 Example (a complete entry; drop it in ``models/my_model.py``)::
 
-    from benchmark.registry import Entry, register
+    from sleepbench.benchmark.registry import Entry, register
 
     @register("my-majority")
     class MyMajority(Entry):
@@ -51,13 +51,13 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 #: Packages searched for entries; SLEEPBENCH_PLUGINS adds files or folders (os.pathsep-separated).
-ENTRY_PACKAGES = ("baselines", "models")
+ENTRY_PACKAGES = ("sleepbench.baselines", "sleepbench.models")
 
 
 class Entry(BaseEstimator):
     """Base of every model entry. Subclasses take their parameters (and ``seed``) in ``__init__``.
 
-    ``fit(train, valid)`` gets two :class:`benchmark.epochs.EpochSet` (validation for early
+    ``fit(train, valid)`` gets two :class:`sleepbench.benchmark.epochs.EpochSet` (validation for early
     stopping / model selection only); ``predict_proba(data)`` returns [n_epochs, 5] class
     probabilities (W, N1, N2, N3, REM) in ``data``'s epoch order.
     """
@@ -103,6 +103,11 @@ class EntryInfo:
     description: str
     kind: str
     source: str
+
+    @property
+    def builtin(self) -> bool:
+        """Whether the entry ships with sleepbench (not a plugin)."""
+        return self.cls.__module__.startswith(tuple(f"{p}." for p in ENTRY_PACKAGES))
 
 
 _REGISTRY: dict[str, EntryInfo] = {}

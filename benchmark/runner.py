@@ -4,7 +4,7 @@ A job is small and self-describing (:class:`Job`), so any executor can run it an
 folder and the data are visible: it opens the protocol's data from the cache, loads only its fold's
 recordings, and writes one record atomically.
 
-A rerun skips jobs whose record carries the same config hash (:mod:`benchmark.identity`: resolved
+A rerun skips jobs whose record carries the same config hash (:mod:`sleepbench.benchmark.identity`: resolved
 parameters, code, preprocessing, data, device type); a record whose code, data or preprocessing
 changed is redone (a default changed in the code is a code change). A record made by the same
 code with *other resolved parameters* (or on another device type) is never replaced silently:
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.cache import file_lock
+from sleepbench.datasets.cache import file_lock
 
 from .device import current_device, device_info, use_device, use_precision
 from .executors import make_executor

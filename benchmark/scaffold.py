@@ -30,8 +30,8 @@ from __future__ import annotations
 
 _CLASSIC = _HEADER + '''import numpy as np
 
-from benchmark.epochs import N_CLASSES
-from benchmark.registry import Entry, register
+from sleepbench.benchmark.epochs import N_CLASSES
+from sleepbench.benchmark.registry import Entry, register
 
 
 @register("{name}")
@@ -71,9 +71,9 @@ class {cls}(Entry):
 _DEEP = _HEADER + '''import torch
 from torch import nn
 
-from benchmark.epochs import N_CLASSES
-from benchmark.registry import register
-from benchmark.training import DeepEntry
+from sleepbench.benchmark.epochs import N_CLASSES
+from sleepbench.benchmark.registry import register
+from sleepbench.benchmark.training import DeepEntry
 
 
 class {cls}Module(nn.Module):
@@ -104,7 +104,7 @@ class {cls}(DeepEntry):
     ----------
     hidden, scale_uv : model parameters (TODO: yours), stored as same-named attributes.
     max_epochs, batch_size, seq_len, steps_per_epoch, lr, patience : training recipe
-        (:class:`benchmark.training.TrainRecipe` fields), handed on to ``DeepEntry.__init__``;
+        (:class:`sleepbench.benchmark.training.TrainRecipe` fields), handed on to ``DeepEntry.__init__``;
         a suite may override any parameter listed in this signature.
     seed : int
         Fixes initialisation, batch order and dropout (deterministic on CPU).
@@ -132,7 +132,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import clone
 
-from benchmark.registry import discover, make_entry
+from sleepbench.benchmark.registry import discover, make_entry
 from tests.synthetic import synthetic_set
 
 #: the entry's file, loaded as a plugin when it is outside models/ and baselines/
@@ -192,7 +192,7 @@ def write_entry(name: str, kind: str, out_dir: str | Path | None = None,
     test_dir : path, optional
         Where the test goes; default ``tests/`` for ``models/``, else beside the entry.
     """
-    from benchmark.registry import discover
+    from sleepbench.benchmark.registry import discover
 
     if not _NAME.match(name):
         raise ValueError(f"entry name {name!r}: use lowercase letters and digits in words joined "

@@ -23,7 +23,7 @@ Shifts/h        stage shifts (changes between two consecutive scored epochs, fro
 ==============  =========================================================================
 
 **Trimmed nights.** Our recordings keep wake only up to 30 min before the first and after the last
-sleep epoch of the *true* hypnogram (``wake_margin_min``, :mod:`datasets.sleep_edf`), not lights
+sleep epoch of the *true* hypnogram (``wake_margin_min``, :mod:`sleepbench.datasets.sleep_edf`), not lights
 off to lights on. Hence: TST, WASO, REM latency and stage minutes / percents are the clinical
 quantities (the true sleep period lies inside the kept night); SE is relative to the kept night
 (at most 60 min of wake outside the sleep period), not to the time in bed; SOL is measured from the
@@ -115,7 +115,7 @@ def per_night(runs) -> pd.DataFrame:
     ----------
     runs : iterable
         Records with ``.model``, ``.seed`` and ``.arrays`` holding ``y_true``, ``y_pred``,
-        ``subject``, ``recording`` and ``epoch`` (:class:`benchmark.reporting.records.Run`).
+        ``subject``, ``recording`` and ``epoch`` (:class:`sleepbench.benchmark.reporting.records.Run`).
 
     Returns
     -------

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.cache import atomic_write_bytes
+from sleepbench.datasets.cache import atomic_write_bytes
 
 SCHEMA = 1
 PACKAGES = ("sleepbench", "torch", "numpy", "scipy", "mne", "scikit-learn", "pandas", "lightgbm", "yasa")

@@ -270,7 +270,7 @@ def fit_module(module: torch.nn.Module, train: EpochSet, valid: EpochSet, recipe
 
     ``resident``: whether the training and validation signals are copied to the module's device
     once (:class:`SignalSource`); None decides by :func:`keep_on_device`. Forward passes and the
-    loss run under the current precision (:func:`benchmark.device.autocast`).
+    loss run under the current precision (:func:`sleepbench.benchmark.device.autocast`).
     """
     seed_everything(seed)
     rng = np.random.default_rng(seed)

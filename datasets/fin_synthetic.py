@@ -2,7 +2,7 @@
 
 A FIN must compute its feature on *any* EEG epoch, so the training signals are not sleep-like on
 purpose: they span what a recording can contain, and the targets are computed exactly by the
-reference implementations (:mod:`models.features`) on the very same samples.
+reference implementations (:mod:`sleepbench.models.features`) on the very same samples.
 
 Two families, drawn per signal:
 

@@ -23,7 +23,7 @@ from .sleep_edf import UNSCORED, epoch_labels, trim_wake
 RK_TEXTS = ("Sleep stage W", "Sleep stage 1", "Sleep stage 2", "Sleep stage 3", "Sleep stage 4",
             "Sleep stage R", "Sleep stage ?", "Movement time")
 RK_CODE = {t: i for i, t in enumerate(RK_TEXTS)}
-#: R&K code -> the code of ``datasets.surrogate_signals.STAGE_CODES`` (W N1 N2 N3 REM ? MOVE).
+#: R&K code -> the code of ``sleepbench.datasets.surrogate_signals.STAGE_CODES`` (W N1 N2 N3 REM ? MOVE).
 RK_TO_SIGNAL = np.array([0, 1, 2, 3, 3, 4, 5, 6])
 #: R&K code -> AASM class 0..4 as the reader labels it, or UNSCORED.
 RK_TO_AASM = np.array([0, 1, 2, 3, 3, 4, UNSCORED, UNSCORED])

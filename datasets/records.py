@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-#: Name of the manifest a surrogate dataset folder carries (see :mod:`datasets.surrogate`).
+#: Name of the manifest a surrogate dataset folder carries (see :mod:`sleepbench.datasets.surrogate`).
 SURROGATE_MANIFEST = "SURROGATE.json"
 
 

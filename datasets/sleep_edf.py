@@ -288,7 +288,7 @@ class SleepEDF:
     ----------
     data_dir : path
         A folder holding Sleep-EDF files in any layout (PhysioNet's, MNE's or flat), or a surrogate
-        folder written by :mod:`datasets.surrogate` (recognised by its manifest).
+        folder written by :mod:`sleepbench.datasets.surrogate` (recognised by its manifest).
     channels, sfreq, wake_margin_min :
         Preprocessing, see :class:`PrepConfig` and the module docstring.
     study : {"cassette", "telemetry"}
@@ -296,7 +296,7 @@ class SleepEDF:
     subjects : iterable of int, optional
         Restrict to these subjects.
     cache_dir : path, optional
-        Where prepared recordings are cached; default :func:`datasets.cache.default_cache_dir`.
+        Where prepared recordings are cached; default :func:`sleepbench.datasets.cache.default_cache_dir`.
     n_jobs : int
         Recordings prepared in parallel (joblib).
     verify : bool

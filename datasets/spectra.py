@@ -1,6 +1,6 @@
 """Per-stage mean spectra of one channel, their distance, and a comparison figure.
 
-Used to calibrate and check the surrogate signals (:mod:`datasets.surrogate_signals`) against a
+Used to calibrate and check the surrogate signals (:mod:`sleepbench.datasets.surrogate_signals`) against a
 real Sleep-EDF night: for each sleep stage, the mean over epochs of the log10 Welch PSD.
 """
 

@@ -1,6 +1,6 @@
 """Per-stage mean spectra of a surrogate set against the real night SC4001E0 (figure + distances).
 
-Both sides go through the same reader and preprocessing (:class:`datasets.sleep_edf.SleepEDF`), so
+Both sides go through the same reader and preprocessing (:class:`sleepbench.datasets.sleep_edf.SleepEDF`), so
 the comparison is of what a model would see.
 """
 

@@ -3,13 +3,13 @@
 Why: no machine here can download PhysioNet, yet the whole pipeline must run end to end on many
 subjects. The surrogate files carry the sleep-cassette study's file names, channel labels, rates,
 physical ranges, 30-s data records and hypnogram annotation texts, so they go through exactly the
-same reader (:mod:`datasets.sleep_edf`) as the real data. They are never presented as Sleep-EDF:
+same reader (:mod:`sleepbench.datasets.sleep_edf`) as the real data. They are never presented as Sleep-EDF:
 the folder carries a manifest (``SURROGATE.json``) that makes every consumer label it "surrogate",
 and each file's patient field says ``Surrogate``.
 
 Stage sequences are the real hypnograms when a folder of them is given, else a stage-transition
-model fitted to them (:mod:`datasets.hypnogram_model`); signals follow AASM rules
-(:mod:`datasets.surrogate_signals`). A subject keeps one :class:`SubjectProfile` over both nights.
+model fitted to them (:mod:`sleepbench.datasets.hypnogram_model`); signals follow AASM rules
+(:mod:`sleepbench.datasets.surrogate_signals`). A subject keeps one :class:`SubjectProfile` over both nights.
 """
 
 from __future__ import annotations

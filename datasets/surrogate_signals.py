@@ -23,7 +23,7 @@ How a night is built
 
 The level and shape constants were tuned so that the per-stage mean log10 Welch spectra of a night
 synthesised from the hypnogram of SC4001E0 (with :meth:`SubjectProfile.reference`) match the real
-recording's (see ``datasets.spectra``); only these derived numbers are stored, no real data.
+recording's (see ``sleepbench.datasets.spectra``); only these derived numbers are stored, no real data.
 
 References
 ----------

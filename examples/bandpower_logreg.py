@@ -16,9 +16,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from benchmark.epochs import N_CLASSES
-from benchmark.registry import Entry, register
-from benchmark.reporting.bibliography import BIBTEX
+from sleepbench.benchmark.epochs import N_CLASSES
+from sleepbench.benchmark.registry import Entry, register
+from sleepbench.benchmark.reporting.bibliography import BIBTEX
 
 #: AASM-style EEG bands (Hz): delta, theta, alpha, sigma (spindles), beta.
 BANDS = ((0.5, 4.0), (4.0, 8.0), (8.0, 12.0), (12.0, 16.0), (16.0, 30.0))

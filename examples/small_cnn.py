@@ -5,7 +5,7 @@ Load it as a plugin (nothing in the repository imports it)::
     SLEEPBENCH_PLUGINS=examples/small_cnn.py sleepbench run --protocol quick --models example-small-cnn
     SLEEPBENCH_PLUGINS=examples/small_cnn.py sleepbench tables --protocol quick
 
-What the harness gives a deep entry (``benchmark.training.DeepEntry``): the training loop
+What the harness gives a deep entry (``sleepbench.benchmark.training.DeepEntry``): the training loop
 (AdamW, cosine schedule, class-weighted cross-entropy, early stopping on validation macro-F1,
 deterministic for a seed on CPU), prediction over whole nights, and the parameter count. What the
 entry supplies: its parameters in ``__init__`` and a plain ``torch.nn.Module`` from
@@ -17,9 +17,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmark.epochs import N_CLASSES
-from benchmark.registry import register
-from benchmark.training import DeepEntry
+from sleepbench.benchmark.epochs import N_CLASSES
+from sleepbench.benchmark.registry import register
+from sleepbench.benchmark.training import DeepEntry
 
 
 class SmallCNNModule(nn.Module):
@@ -73,7 +73,7 @@ class SmallCNN(DeepEntry):
     scale_uv : float
         Fixed input scale in µV (the harness feeds raw µV; see :class:`SmallCNNModule`).
     max_epochs, batch_size, steps_per_epoch, lr, patience : training recipe
-        Fields of :class:`benchmark.training.TrainRecipe`, handed on to ``DeepEntry.__init__``;
+        Fields of :class:`sleepbench.benchmark.training.TrainRecipe`, handed on to ``DeepEntry.__init__``;
         a suite can override any of them (``models: {example-small-cnn: {max_epochs: 3}}``).
         ``seq_len`` stays 1: the module looks at one epoch.
     seed : int

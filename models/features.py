@@ -1,6 +1,6 @@
 """Reference implementations of the two features the FINs imitate (exact, numpy / scipy).
 
-These are the ground truth for pre-training the Feature Imitating Networks (:mod:`models.fin`), for
+These are the ground truth for pre-training the Feature Imitating Networks (:mod:`sleepbench.models.fin`), for
 measuring how well they imitate on real EEG (``sleepbench fin report``), and the exact features of
 the ``vivit-oracle`` entry. Both are invariant to the gain and offset of the signal (a FIN sees a
 per-epoch standardised signal; the ViViT trunk is the part of the model that sees amplitude).

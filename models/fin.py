@@ -4,11 +4,11 @@ A FIN (Saba-Sadiya, Alhanai & Ghassemi, ICASSP 2022) is a network trained, befor
 output a closed-form feature of its input; used inside a larger model it brings that feature (and the
 layers that compute it) as an initialisation that the task can fine-tune. Here:
 
-* ``entropy``: :func:`models.features.shannon_entropy` (bits, 32 bins over the epoch's range);
-* ``bandpower``: :func:`models.features.relative_log_band_powers` (log10 relative power in
+* ``entropy``: :func:`sleepbench.models.features.shannon_entropy` (bits, 32 bins over the epoch's range);
+* ``bandpower``: :func:`sleepbench.models.features.relative_log_band_powers` (log10 relative power in
   δ θ α σ β, Welch): a 5-output regression.
 
-Both are pre-trained on :mod:`datasets.fin_synthetic` signals (targets computed exactly on the same
+Both are pre-trained on :mod:`sleepbench.datasets.fin_synthetic` signals (targets computed exactly on the same
 float32 samples), deterministically (one thread). The default FINs (:class:`FINConfig` defaults,
 seed 0) are **shipped** with the package, ``models/weights/fin-<kind>-v<FIN_VERSION>.pt``, and loaded
 only after their SHA-256 matches ``models/weights/MANIFEST.json`` (:func:`load_shipped`): every user
@@ -33,8 +33,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from datasets.cache import atomic_write_bytes, config_key, default_cache_dir, file_lock
-from datasets.fin_synthetic import synthetic_signals
+from sleepbench.datasets.cache import atomic_write_bytes, config_key, default_cache_dir, file_lock
+from sleepbench.datasets.fin_synthetic import synthetic_signals
 
 from .features import FEATURES, compute_feature
 
@@ -253,7 +253,7 @@ def train_fin(config: FINConfig, progress: bool = False) -> tuple[FINModule, dic
     MSE on standardised targets, AdamW with cosine decay, the weights of the best held-out
     synthetic R² kept.
     """
-    from benchmark.training import seed_everything
+    from sleepbench.benchmark.training import seed_everything
 
     seed_everything(config.seed)
     # One thread, whoever calls: CPU kernels sum in a thread-count-dependent order, and the cached
@@ -458,7 +458,7 @@ def rebuild_fins(kinds=tuple(FEATURES), write: bool = False, progress: bool = Tr
     ``train_seconds``. With ``write`` the rebuilt files replace the shipped ones and the manifest
     is rewritten (for a maintainer who changed the FINs; commit both).
     """
-    from benchmark.store import cpu_kernel_set
+    from sleepbench.benchmark.store import cpu_kernel_set
 
     real_x = real_epochs(Path(real_dir), cache_dir) if real_dir is not None else None
     out, written = {}, {}
@@ -531,7 +531,7 @@ def target_stats(kind: str, n: int = 512, seed: int = 10_000) -> tuple[np.ndarra
 
 def real_epochs(real_dir: Path, cache_dir: Path | None = None) -> np.ndarray:
     """EEG Fpz-Cz epochs [n, 3000] µV of the real night SC4001E0 after default preprocessing."""
-    from datasets.sleep_edf import SleepEDF
+    from sleepbench.datasets.sleep_edf import SleepEDF
 
     ds = SleepEDF(real_dir, subjects=[0], cache_dir=cache_dir)
     if "SC4001E0" not in {r.name for r in ds.records}:

@@ -12,7 +12,7 @@ What the trunk receives (``fusion``):
 
 * ``"output"`` (default, the FIN way of Saba-Sadiya et al. 2021): each FIN's *output*, the imitated
   feature itself (1 entropy value, 5 log10 relative band powers per epoch), standardised by the
-  same fixed constants as the oracle's exact features (:func:`models.fin.target_stats`). So
+  same fixed constants as the oracle's exact features (:func:`sleepbench.models.fin.target_stats`). So
   ``fin-vivit-frozen`` and ``vivit-oracle`` differ only by the imitation error, and a single-FIN
   ablation receives only its own feature.
 * ``"embed"``: each FIN's 32-d hidden embedding (the layer before its output head), a pre-trained
@@ -55,7 +55,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmark.registry import register, register_variant
+from sleepbench.benchmark.registry import register, register_variant
 
 from .vivit import ViViT, ViViTModule
 
@@ -127,7 +127,7 @@ class FeatureBranch(nn.Module):
         return self
 
     def front_end(self, eeg: torch.Tensor, spectrum: torch.Tensor | None = None) -> dict:
-        """The FINs' fixed front end (:meth:`models.fin.FINModule.front_end`), computed once for
+        """The FINs' fixed front end (:meth:`sleepbench.models.fin.FINModule.front_end`), computed once for
         all of them: every FIN of a branch is built from one configuration, so the histogram and the
         spectrum one FIN reads are the other's too."""
         return self.fins[self.kinds[0]].front_end(eeg, spectrum, paths=self.front_paths)

@@ -31,9 +31,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark.epochs import N_CLASSES
-from benchmark.registry import register, register_variant
-from benchmark.training import DeepEntry, predict_module
+from sleepbench.benchmark.epochs import N_CLASSES
+from sleepbench.benchmark.registry import register, register_variant
+from sleepbench.benchmark.training import DeepEntry, predict_module
 
 LAYOUTS = ("context", "seed")
 ATTENTIONS = ("factorised", "joint")

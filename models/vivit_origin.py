@@ -20,7 +20,7 @@ epoch) never reached the model. ``vivit-origin`` fixes that by default (``trunca
 
 ``fin-vivit-origin`` is the origin's integration (``2_integrated.ipynb``): each pre-trained FIN is
 cut at a hidden layer (there: band power's 512-unit dense layer, entropy's ``layers[3]``; here: our
-FINs' 32-d embeddings, :meth:`models.fin.FINModule.embed`), those features are concatenated with
+FINs' 32-d embeddings, :meth:`sleepbench.models.fin.FINModule.embed`), those features are concatenated with
 the ViViT's 64-d vector, and everything is fine-tuned together (same optimiser and lr for all).
 
 Differences kept on purpose: the STFT uses a periodic Hann window (ssqueezepy's default window
@@ -39,9 +39,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmark.epochs import N_CLASSES
-from benchmark.registry import register
-from benchmark.training import DeepEntry, predict_module
+from sleepbench.benchmark.epochs import N_CLASSES
+from sleepbench.benchmark.registry import register
+from sleepbench.benchmark.training import DeepEntry, predict_module
 
 from .fin_vivit import FIN_KINDS, FeatureBranch, FINReportMixin, FINViViTModule
 from .vivit import with_extra

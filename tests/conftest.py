@@ -25,7 +25,7 @@ def real_dir() -> Path:
 @pytest.fixture(scope="session")
 def small_surrogate(tmp_path_factory) -> Path:
     """Three subjects x two nights x 1.5 h, stage sequences from the transition model."""
-    from datasets.surrogate import SurrogateSpec, generate
+    from sleepbench.datasets.surrogate import SurrogateSpec, generate
 
     out = tmp_path_factory.mktemp("surrogate")
     generate(out, SurrogateSpec(subjects=3, nights=2, hours=1.5, seed=7), progress=False)
@@ -35,8 +35,8 @@ def small_surrogate(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def quick_cache(tmp_path_factory):
     """The quick protocol's surrogate data, generated once into a test cache."""
-    from benchmark.protocol_data import open_protocol_data
-    from benchmark.protocols import load_protocol
+    from sleepbench.benchmark.protocol_data import open_protocol_data
+    from sleepbench.benchmark.protocols import load_protocol
 
     cache = tmp_path_factory.mktemp("cache")
     open_protocol_data(load_protocol("quick"), cache_dir=cache, n_jobs=2, progress=False)
@@ -56,7 +56,7 @@ def module_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def toy_plugin():
     """Registers the toy entries of tests/toy_entries.py (also for subprocesses, via the env)."""
-    from benchmark.registry import discover
+    from sleepbench.benchmark.registry import discover
 
     path = REPO / "tests" / "toy_entries.py"
     os.environ["SLEEPBENCH_PLUGINS"] = str(path)

@@ -159,7 +159,7 @@ def run(argv: list[str]) -> int:
     cwd = host_path(workdir) if workdir else None
     if cwd and not Path(cwd).is_dir():
         fail(f"the image's WORKDIR {workdir} is not mounted")
-    cmd = [os.environ.get("FAKE_DOCKER_PYTHON", sys.executable), "-m", "benchmark.cli",
+    cmd = [os.environ.get("FAKE_DOCKER_PYTHON", sys.executable), "-m", "sleepbench",
            *[host_path(a) for a in args]]
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return subprocess.call(cmd, env=env, cwd=cwd)

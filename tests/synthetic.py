@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import f1_score
 
-from benchmark.epochs import EpochSet
-from datasets.sleep_edf import Recording
+from sleepbench.benchmark.epochs import EpochSet
+from sleepbench.datasets.sleep_edf import Recording
 
 SFREQ = 100.0
 N_SAMPLES = 3000

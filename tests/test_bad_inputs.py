@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.records import read_surrogate_manifest, sha1_of, write_surrogate_manifest
-from datasets.sleep_edf import RecordingError, SleepEDF, bad_signal_epochs, read_recording
+from sleepbench.datasets.records import read_surrogate_manifest, sha1_of, write_surrogate_manifest
+from sleepbench.datasets.sleep_edf import RecordingError, SleepEDF, bad_signal_epochs, read_recording
 
 from .conftest import REAL_HYP, REAL_PSG, REPO
 
@@ -108,7 +108,7 @@ def damage(kind: str, psg: Path, hyp: Path, other_hyp: Path) -> None:
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory):
     """Six subjects x two nights x 1 h of surrogate data, untouched."""
-    from datasets.surrogate import SurrogateSpec, generate
+    from sleepbench.datasets.surrogate import SurrogateSpec, generate
 
     out = tmp_path_factory.mktemp("pristine")
     generate(out, SurrogateSpec(subjects=6, nights=2, hours=1.0, seed=11), n_jobs=2, progress=False)
@@ -185,7 +185,7 @@ def test_nan_and_flat_epochs_are_found():
 def _cli(*args, env=None):
     import os
 
-    return subprocess.run([sys.executable, "-m", "benchmark.cli", *map(str, args)], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "sleepbench", *map(str, args)], cwd=REPO,
                           capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
 
 

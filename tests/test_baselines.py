@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, cohen_kappa_score
 
-from benchmark.epochs import EpochSet
-from benchmark.registry import discover
+from sleepbench.benchmark.epochs import EpochSet
+from sleepbench.benchmark.registry import discover
 
 from tests.synthetic import N_SAMPLES, SFREQ, macro_f1, synthetic_recording, synthetic_set  # noqa: F401
 
@@ -60,7 +60,7 @@ def test_majority_predicts_majority_class(syn):
 # --- bandpower-gbm ---------------------------------------------------------------------------------
 
 def test_context_features_do_not_cross_recordings_or_gaps():
-    from baselines._spectral_features import add_context
+    from sleepbench.baselines._spectral_features import add_context
 
     feats = np.arange(6, dtype=np.float32)[:, None]
     offsets = np.array([0, 3, 6])
@@ -96,7 +96,7 @@ def test_bandpower_gbm_multichannel_and_no_validation():
 # --- tinysleepnet ----------------------------------------------------------------------------------
 
 def test_tinysleepnet_module_shapes():
-    from baselines.tinysleepnet import TinySleepNetModule
+    from sleepbench.baselines.tinysleepnet import TinySleepNetModule
 
     mod = TinySleepNetModule(2, N_SAMPLES).eval()
     import torch
@@ -123,7 +123,7 @@ def test_tinysleepnet_state_is_carried_across_a_night():
     whole (prediction); a fresh state at the second sequence (no carry) does not."""
     import torch
 
-    from baselines.tinysleepnet import TinySleepNetModule
+    from sleepbench.baselines.tinysleepnet import TinySleepNetModule
 
     torch.manual_seed(0)
     mod = TinySleepNetModule(1, N_SAMPLES).eval()
@@ -146,7 +146,7 @@ def test_tinysleepnet_state_is_carried_across_a_night():
 def test_tinysleepnet_signal_shift_moves_the_whole_night():
     """The shift augmentation equals rolling the night's continuous signal (the authors' np.roll)
     away from the wrapped edge epoch."""
-    from baselines.tinysleepnet import _shifted
+    from sleepbench.baselines.tinysleepnet import _shifted
 
     x = np.random.default_rng(0).normal(size=(6, 2, 50)).astype(np.float32)
     cont = x.transpose(1, 0, 2).reshape(2, -1)
@@ -193,7 +193,7 @@ def test_tinysleepnet_learns():
     losses = [h["loss"] for h in m.training_["history"]]
     assert losses[-1] < losses[0]
     assert macro_f1(test.y, m.predict(test)) > 0.5
-    seed_everything = __import__("benchmark.training", fromlist=["seed_everything"]).seed_everything
+    seed_everything = __import__("sleepbench.benchmark.training", fromlist=["seed_everything"]).seed_everything
     seed_everything(0)  # the same initial weights as the trained model's
     untrained = make("tinysleepnet", seed=0)
     untrained.module_ = untrained.build_module(1, N_SAMPLES)
@@ -223,10 +223,10 @@ def test_yasa_short_recording():
 
 @pytest.fixture(scope="module")
 def surrogate_sets(tmp_path_factory):
-    from datasets.sleep_edf import SleepEDF
+    from sleepbench.datasets.sleep_edf import SleepEDF
 
     try:
-        from datasets.surrogate import SurrogateSpec, generate
+        from sleepbench.datasets.surrogate import SurrogateSpec, generate
     except ImportError as exc:  # the signal generator is developed separately
         pytest.skip(f"surrogate generator not importable: {exc}")
 
@@ -257,7 +257,7 @@ def test_yasa_zero_shot_on_surrogate(surrogate_sets):
 
 def test_yasa_zero_shot_on_real_night(real_dir, tmp_path):
     """YASA on SC4001E0 (841 epochs after wake trimming); measured acc 0.854, kappa 0.809."""
-    from datasets.sleep_edf import SleepEDF
+    from sleepbench.datasets.sleep_edf import SleepEDF
 
     recs = [r for r in SleepEDF(real_dir, cache_dir=tmp_path, subjects=[0]) if r.name == "SC4001E0"]
     assert len(recs) == 1

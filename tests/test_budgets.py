@@ -13,8 +13,8 @@ import numpy as np
 
 import pytest
 
-from benchmark.registry import discover
-from benchmark.suites import available, load_suite
+from sleepbench.benchmark.registry import discover
+from sleepbench.benchmark.suites import available, load_suite
 
 #: parameter names that would bound training by elapsed time
 WALL_CLOCK = ("max_train_seconds",)
@@ -51,7 +51,7 @@ class _TinyDeep:
         import torch
         from torch import nn
 
-        from benchmark.training import DeepEntry
+        from sleepbench.benchmark.training import DeepEntry
 
         class Module(nn.Module):
             """[batch, seq_len, C, n] -> logits [batch, seq_len, 5] from log-variance per channel."""
@@ -110,7 +110,7 @@ def test_report_has_budget_history_and_best_pass():
 
 def test_no_validation_data_trains_the_full_budget_without_early_stopping():
     """A fold whose validation set is empty must not early-stop on its own training loss."""
-    from benchmark.epochs import EpochSet
+    from sleepbench.benchmark.epochs import EpochSet
     from tests.synthetic import synthetic_set
 
     train, test = synthetic_set(3, 60, seed=1), synthetic_set(1, 40, seed=3)
@@ -130,7 +130,7 @@ def test_suite_states_one_budget_rule_for_every_deep_entry(suite):
     """Budgets follow from the suite's rule (P passes, patience K), not from numbers per model: every
     deep entry gets the same passes and patience, and no cap on steps per pass, so a pass is one
     look at every training epoch whatever the entry's batch and sequence length."""
-    from benchmark.registry import make_entry
+    from sleepbench.benchmark.registry import make_entry
 
     s = load_suite(suite)
     assert s.get("budget_rule"), f"suite {suite} does not state its budget rule"

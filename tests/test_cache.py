@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import datasets.sleep_edf as sleep_edf
-from datasets.sleep_edf import SleepEDF
+import sleepbench.datasets.sleep_edf as sleep_edf
+from sleepbench.datasets.sleep_edf import SleepEDF
 
 
 def test_second_prepare_reads_the_cache(small_surrogate, tmp_path, monkeypatch):

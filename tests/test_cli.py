@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from benchmark.cli import main, parse_ints
+from sleepbench.benchmark.cli import main, parse_ints
 
 
 def test_parse_ints():

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark.runner import plan, run
+from sleepbench.benchmark.runner import plan, run
 
 distributed = pytest.importorskip("distributed", reason="the 'cluster' extra (dask[distributed]) is not installed")
 
@@ -47,7 +47,7 @@ def test_dask_cluster_records_equal_a_local_run(quick_cache, tmp_path):
 
 
 def test_unknown_executor_and_missing_address_are_clear(quick_cache, tmp_path):
-    from benchmark.executors import make_executor
+    from sleepbench.benchmark.executors import make_executor
 
     with pytest.raises(ValueError, match="unknown executor"):
         make_executor("slurm")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.cache import load_arrays
+from sleepbench.datasets.cache import load_arrays
 
 from .conftest import REPO
 
@@ -30,7 +30,7 @@ N_JOBS = 6  # 3 folds x 2 seeds
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    from datasets.surrogate import SurrogateSpec, generate
+    from sleepbench.datasets.surrogate import SurrogateSpec, generate
 
     out = tmp_path_factory.mktemp("crash-data")
     generate(out, SurrogateSpec(subjects=6, nights=2, hours=0.75, seed=3), n_jobs=2, progress=False)
@@ -40,7 +40,7 @@ def data_dir(tmp_path_factory):
 def _command(data_dir, results, cache, workers=1):
     suite = data_dir / "toy-suite.yaml"
     suite.write_text("protocol: quick\nseeds: [0, 1]\nmodels:\n  toy-prior: {sleep_s: 0.4}\n")
-    return [sys.executable, "-m", "benchmark.cli", "run", "--suite", str(suite),
+    return [sys.executable, "-m", "sleepbench", "run", "--suite", str(suite),
             "--data-dir", str(data_dir), "--results", str(results), "--cache-dir", str(cache),
             "--workers", str(workers)]
 

@@ -11,11 +11,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from benchmark.protocols import load_protocol
-from datasets.records import Record, sleep_telemetry_records, telemetry_conditions
-from datasets.sleep_edf import SleepEDF, fetch
-from datasets.studies import TEST_UNIT_OFFSET
-from datasets.surrogate import PSG_SIGNALS_ST, SurrogateSpec, generate
+from sleepbench.benchmark.protocols import load_protocol
+from sleepbench.datasets.records import Record, sleep_telemetry_records, telemetry_conditions
+from sleepbench.datasets.sleep_edf import SleepEDF, fetch
+from sleepbench.datasets.studies import TEST_UNIT_OFFSET
+from sleepbench.datasets.surrogate import PSG_SIGNALS_ST, SurrogateSpec, generate
 
 from .loopback import MirrorHandler, loopback_mirror
 
@@ -78,8 +78,8 @@ def test_surrogate_in_telemetry_layout(sc_st_surrogate):
 
 @pytest.mark.parametrize("condition", ["placebo", "temazepam"])
 def test_run_cross_study_end_to_end(sc_st_surrogate, tmp_path, condition):
-    from benchmark.cli import main
-    from benchmark.reporting import write_tables
+    from sleepbench.benchmark.cli import main
+    from sleepbench.benchmark.reporting import write_tables
 
     protocol = PROTOCOLS[condition]
     results = tmp_path / "results"
@@ -113,7 +113,7 @@ def test_fetch_telemetry_both_nights_with_sha1(sc_st_surrogate, telemetry_mirror
                                                monkeypatch):
     """Both nights of a subject are fetched (MNE's own fetcher gets the placebo night only) and
     verified against the record table; here the table is pointed at the surrogate files."""
-    import datasets.sleep_edf as sedf
+    import sleepbench.datasets.sleep_edf as sedf
 
     folder, url = telemetry_mirror
     manifest = json.loads((sc_st_surrogate / "SURROGATE.json").read_text())

@@ -38,9 +38,9 @@ def _sets():
 
 
 def _fit_predict(device: str, model: str = "vivit"):
-    from benchmark.device import use_device
-    from benchmark.registry import make_entry
-    from benchmark.runner import _limited_threads
+    from sleepbench.benchmark.device import use_device
+    from sleepbench.benchmark.registry import make_entry
+    from sleepbench.benchmark.runner import _limited_threads
 
     train, valid, test = _sets()
     accepted = make_entry(model, 5).get_params()
@@ -52,7 +52,7 @@ def _fit_predict(device: str, model: str = "vivit"):
 
 
 def test_same_weights_predict_the_same_on_cuda_and_cpu():
-    from benchmark.training import predict_module
+    from sleepbench.benchmark.training import predict_module
 
     entry, p_cpu = _fit_predict("cpu")
     _, _, test = _sets()
@@ -82,7 +82,7 @@ def test_two_cuda_runs_with_one_seed_agree():
 def test_a_cuda_job_records_its_gpu(quick_cache, tmp_path):
     from dataclasses import replace
 
-    from benchmark.runner import plan, run_job
+    from sleepbench.benchmark.runner import plan, run_job
 
     job = replace(plan("quick", {"vivit": PARAMS}, [0], tmp_path, cache_dir=quick_cache)[0],
                   device="cuda:0")
@@ -94,8 +94,8 @@ def test_a_cuda_job_records_its_gpu(quick_cache, tmp_path):
 
 
 def test_bf16_training_on_cuda_learns():
-    from benchmark.device import use_device, use_precision
-    from benchmark.registry import make_entry
+    from sleepbench.benchmark.device import use_device, use_precision
+    from sleepbench.benchmark.registry import make_entry
 
     train, valid, test = _sets()
     with use_device("cuda:0"), use_precision("bf16"):
@@ -107,9 +107,9 @@ def test_bf16_training_on_cuda_learns():
 
 
 def test_resident_signals_train_like_copied_batches_on_cuda():
-    from benchmark.device import use_device
-    from benchmark.registry import make_entry
-    from benchmark.training import SignalSource, TrainRecipe, fit_module, predict_module
+    from sleepbench.benchmark.device import use_device
+    from sleepbench.benchmark.registry import make_entry
+    from sleepbench.benchmark.training import SignalSource, TrainRecipe, fit_module, predict_module
 
     train, valid, test = _sets()
     out = []

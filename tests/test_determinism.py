@@ -18,7 +18,7 @@ import pytest
 
 from .conftest import REPO
 
-#: Small budgets, applied to the entries that take them (see :func:`benchmark.registry.make_entry`).
+#: Small budgets, applied to the entries that take them (see :func:`sleepbench.benchmark.registry.make_entry`).
 #: ``depth`` 1: the code paths are the same at any depth, and the origin's 6.5 M-parameter ViViT at
 #: full depth would make this test minutes longer.
 SMALL = {"max_epochs": 1, "steps_per_epoch": 3, "batch_size": 8, "max_train_seconds": None, "depth": 1,
@@ -32,8 +32,8 @@ def predictions_digest() -> dict[str, str]:
 
     import numpy as np
 
-    from benchmark.registry import discover, make_entry
-    from benchmark.runner import _limited_threads
+    from sleepbench.benchmark.registry import discover, make_entry
+    from sleepbench.benchmark.runner import _limited_threads
     from tests.synthetic import synthetic_set
 
     train, valid, test = (synthetic_set(n, 60, seed=s) for n, s in ((2, 1), (1, 2), (1, 3)))
@@ -67,11 +67,10 @@ def _digests_in_new_processes(kernel_set: str, *caches) -> list[dict[str, str]]:
 
 @pytest.mark.parametrize("kernel_set", ["own", "default"])
 def test_every_entry_gives_byte_identical_predictions_in_two_processes(tmp_path, kernel_set):
-    from benchmark.registry import discover
+    from sleepbench.benchmark.registry import discover
 
     a, b = _digests_in_new_processes(kernel_set, tmp_path / "a", tmp_path / "b")
-    builtin = {n for n, info in discover().items() if info.cls.__module__.split(".")[0] in
-               ("models", "baselines")}
+    builtin = {n for n, info in discover().items() if info.builtin}
     assert builtin <= set(a), f"entries not checked: {sorted(builtin - set(a))}"
     differ = sorted(n for n in a if a[n] != b.get(n))
     assert not differ, (f"same-machine check: predictions differ between two runs with the same seed "

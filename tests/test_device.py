@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark import device as dev
-from benchmark.device import (assign_devices, cpu_name, current_device, device_info, parse_device,
+from sleepbench.benchmark import device as dev
+from sleepbench.benchmark.device import (assign_devices, cpu_name, current_device, device_info, parse_device,
                               resolve_device, to_device, use_device)
-from benchmark.executors import gpu_resources, job_devices
+from sleepbench.benchmark.executors import gpu_resources, job_devices
 
 
 @pytest.mark.parametrize("spec, norm", [("auto", "auto"), ("cpu", "cpu"), ("CUDA", "cuda"),
@@ -74,7 +74,7 @@ def test_cpu_path_is_untouched():
 
 
 def test_a_deep_entry_gives_the_same_bytes_inside_and_outside_a_cpu_device_context():
-    from benchmark.registry import make_entry
+    from sleepbench.benchmark.registry import make_entry
     from tests.synthetic import synthetic_set
 
     train, valid, test = (synthetic_set(n, 40, seed=s) for n, s in ((2, 1), (1, 2), (1, 3)))
@@ -90,7 +90,7 @@ def test_a_deep_entry_gives_the_same_bytes_inside_and_outside_a_cpu_device_conte
 def test_the_record_carries_the_device(toy_plugin, quick_cache, tmp_path):
     from dataclasses import replace
 
-    from benchmark.runner import plan, run_job
+    from sleepbench.benchmark.runner import plan, run_job
 
     job = replace(plan("quick", {"toy-prior": {}}, [0], tmp_path, cache_dir=quick_cache)[0],
                   device="auto")
@@ -103,7 +103,7 @@ def test_the_record_carries_the_device(toy_plugin, quick_cache, tmp_path):
 
 
 def test_cli_refuses_a_bad_device(capsys, tmp_path):
-    from benchmark.cli import main
+    from sleepbench.benchmark.cli import main
 
     assert main(["run", "--protocol", "quick", "--models", "majority", "--device", "gpu",
                  "--results", str(tmp_path)]) == 2
@@ -113,7 +113,7 @@ def test_cli_refuses_a_bad_device(capsys, tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
 def test_cli_says_when_cuda_is_asked_on_a_machine_without_it(capsys, tmp_path):
-    from benchmark.cli import main
+    from sleepbench.benchmark.cli import main
 
     assert main(["run", "--protocol", "quick", "--models", "majority", "--device", "cuda",
                  "--results", str(tmp_path), "--plan"]) == 2

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from benchmark import cli
-from benchmark.registry import PluginError, discover, make_entry
-from benchmark.training import DeepEntry, TrainRecipe
+from sleepbench.benchmark import cli
+from sleepbench.benchmark.registry import PluginError, discover, make_entry
+from sleepbench.benchmark.training import DeepEntry, TrainRecipe
 from tests.synthetic import macro_f1, synthetic_set
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ def test_classic_example_fits_and_beats_chance(data):
     proba = entry.fit(train, valid).predict_proba(test)
     assert proba.shape == (len(test), 5) and np.allclose(proba.sum(1), 1)
     assert entry.n_params() == 5 * 6 + 5  # 5 classes x (5 bands + total power) + intercepts
-    from benchmark.reporting.bibliography import bib_keys, bibtex_for, display_name
+    from sleepbench.benchmark.reporting.bibliography import bib_keys, bibtex_for, display_name
 
     assert display_name("example-bandpower-logreg") == "Band power + logistic regression"
     assert "pedregosa2011sklearn" in bib_keys(bibtex_for(["example-bandpower-logreg"]))
@@ -150,7 +150,7 @@ def test_new_entry_writes_a_working_entry_and_test(tmp_path, kind, capsys):
 
 
 def test_failed_job_names_a_log_with_the_full_traceback(toy_plugin, quick_cache, tmp_path):
-    from benchmark.runner import failure_log_path, plan, run
+    from sleepbench.benchmark.runner import failure_log_path, plan, run
 
     jobs = plan("quick", {"toy-broken": {}}, [0], tmp_path / "results", cache_dir=quick_cache)
     results = run(jobs, workers=1, progress=False)
@@ -165,7 +165,7 @@ def test_failed_job_names_a_log_with_the_full_traceback(toy_plugin, quick_cache,
 
 
 def test_example_suite_is_valid(monkeypatch):
-    from benchmark.suites import load_suite
+    from sleepbench.benchmark.suites import load_suite
 
     monkeypatch.setenv("SLEEPBENCH_PLUGINS", str(EXAMPLES))
     suite = load_suite(str(EXAMPLES / "suite.yaml"))
@@ -177,7 +177,7 @@ def test_example_suite_is_valid(monkeypatch):
 
 
 def test_new_entry_default_layout_is_models_and_tests(tmp_path):
-    from benchmark.scaffold import write_entry
+    from sleepbench.benchmark.scaffold import write_entry
 
     entry, test = write_entry("layout-check", "classic", repo=tmp_path)
     assert entry == tmp_path / "models" / "layout_check.py"

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from datasets.sleep_edf import fetch
+from sleepbench.datasets.sleep_edf import fetch
 
 from .conftest import REAL_HYP, REAL_PSG
 from .loopback import MirrorHandler, loopback_mirror

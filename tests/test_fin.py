@@ -10,9 +10,9 @@ import torch
 from scipy.signal import welch
 from scipy.stats import entropy
 
-from datasets.fin_synthetic import synthetic_signals
-from models.features import BANDS, relative_log_band_powers, shannon_entropy
-from models.fin import FINConfig, fin_path, fin_report, load_fin, pretrain_fin
+from sleepbench.datasets.fin_synthetic import synthetic_signals
+from sleepbench.models.features import BANDS, relative_log_band_powers, shannon_entropy
+from sleepbench.models.fin import FINConfig, fin_path, fin_report, load_fin, pretrain_fin
 
 #: A few-second pre-training for tests (the default config is the benchmark's).
 SMALL = FINConfig(n_train=1500, n_valid=300, epochs=4, batch_size=64)
@@ -44,7 +44,7 @@ def test_band_powers_follow_welch():
 
 def test_torch_features_equal_the_numpy_reference():
     """vivit-oracle computes the exact features in torch on the job's device: the same numbers."""
-    from models.features import relative_log_band_powers_torch, shannon_entropy_torch
+    from sleepbench.models.features import relative_log_band_powers_torch, shannon_entropy_torch
 
     x = np.concatenate([synthetic_signals(200, seed=7), np.full((1, 3000), 5.0, np.float32),
                         np.zeros((1, 3000), np.float32)])
@@ -66,7 +66,7 @@ def test_synthetic_signals_are_deterministic_and_broad():
 
 
 def test_amplitude_histogram_is_the_fine_histogram_over_the_epoch_range():
-    from models.fin import amplitude_histogram
+    from sleepbench.models.fin import amplitude_histogram
 
     rng = np.random.default_rng(2)
     x = np.concatenate([rng.standard_normal((6, 3000)) * 30, rng.uniform(-5, 5, (2, 3000)),
@@ -85,7 +85,7 @@ def test_amplitude_histogram_is_the_fine_histogram_over_the_epoch_range():
 
 
 def test_relative_spectrum_is_gain_invariant_and_flat_epochs_are_zero():
-    from models.fin import FINModule, relative_spectrum
+    from sleepbench.models.fin import FINModule, relative_spectrum
 
     spec = FINModule(1, paths=("spectral",)).spectrogram
     x = torch.from_numpy(synthetic_signals(4, seed=5))
@@ -138,9 +138,9 @@ def test_report_on_the_real_night(tmp_path, real_dir):
 
 
 def test_report_cli_without_real_data(tmp_path, monkeypatch, capsys):
-    from benchmark import cli
+    from sleepbench.benchmark import cli
 
-    monkeypatch.setattr("models.fin.FINConfig", lambda **kw: FINConfig(**{**SMALL.__dict__, **kw}))
+    monkeypatch.setattr("sleepbench.models.fin.FINConfig", lambda **kw: FINConfig(**{**SMALL.__dict__, **kw}))
     assert cli.main(["fin", "report", "--json", "--cache-dir", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert "r2" in out["entropy"]["synthetic"] and isinstance(out["bandpower"]["real"], str)
@@ -150,7 +150,7 @@ def test_report_cli_without_real_data(tmp_path, monkeypatch, capsys):
 
 def _ship(tmp_path, monkeypatch, kind="bandpower"):
     """Ship a SMALL FIN into a scratch weights folder, as `fin pretrain --write` does."""
-    import models.fin as fin_mod
+    import sleepbench.models.fin as fin_mod
     from dataclasses import asdict, replace
 
     monkeypatch.setattr(fin_mod, "WEIGHTS_DIR", tmp_path / "weights")
@@ -186,7 +186,7 @@ def test_shipped_weights_are_loaded_with_their_checksum(tmp_path, monkeypatch):
 
 def rebuild_digests() -> list[str]:
     """SHA-256 of two FIN files pre-trained one after the other in this process (SMALL config)."""
-    from models.fin import serialize_fin, sha256_bytes, train_fin
+    from sleepbench.models.fin import serialize_fin, sha256_bytes, train_fin
 
     config = FINConfig(**{**SMALL.__dict__, "kind": "entropy"})
     return [sha256_bytes(serialize_fin(*train_fin(config))) for _ in range(2)]
@@ -204,7 +204,7 @@ def test_same_machine_fin_rebuilds_are_byte_identical(kernel_set):
 
 
 def rebuild_against_shipped(real_dir: str | None) -> dict:
-    from models.fin import rebuild_fins
+    from sleepbench.models.fin import rebuild_fins
 
     return rebuild_fins(progress=False, real_dir=real_dir)
 
@@ -218,7 +218,7 @@ def test_rebuilt_fins_imitate_as_well_as_the_shipped_ones(kernel_set):
     from tests.conftest import REAL_DIR, REAL_HYP, REAL_PSG
     from tests.kernel_sets import call
 
-    from models.fin import EQUIVALENT_R2
+    from sleepbench.models.fin import EQUIVALENT_R2
 
     real = str(REAL_DIR) if REAL_PSG.is_file() and REAL_HYP.is_file() else None
     for kind, r in call(kernel_set, "tests.test_fin:rebuild_against_shipped", real).items():
@@ -234,8 +234,8 @@ def test_rebuilt_fins_imitate_as_well_as_the_shipped_ones(kernel_set):
 def test_fin_pretrain_says_when_bytes_differ_but_imitation_is_equivalent(monkeypatch, capsys):
     """`fin pretrain` on a CPU that does not reproduce the shipped bytes: one line per FIN with the
     equivalence figures, exit 0; the shipped files stay untouched."""
-    import models.fin as fin_mod
-    from benchmark import cli
+    import sleepbench.models.fin as fin_mod
+    from sleepbench.benchmark import cli
 
     def fake(kinds, write, real_dir, cache_dir):
         r2 = {"rebuilt": {"synthetic": 0.9871, "real": 0.9902}, "shipped": {"synthetic": 0.9869, "real": 0.9889}}
@@ -263,7 +263,7 @@ def test_fin_pretrain_says_when_bytes_differ_but_imitation_is_equivalent(monkeyp
 def test_the_repository_ships_the_default_fins():
     """The default FINs are files of the repository, matching their manifest; loading them needs
     no pre-training (every user of a commit gets the same FINs)."""
-    from models.fin import FIN_VERSION, MANIFEST, WEIGHTS_DIR, load_shipped, read_manifest
+    from sleepbench.models.fin import FIN_VERSION, MANIFEST, WEIGHTS_DIR, load_shipped, read_manifest
 
     manifest = read_manifest()
     assert manifest.get("version") == FIN_VERSION, f"{MANIFEST}: rebuild with `sleepbench fin pretrain --write`"

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.registry import discover, make_entry
-from models.features import relative_log_band_powers, shannon_entropy
-from models.fin import FINConfig, load_fin, target_stats
+from sleepbench.benchmark.registry import discover, make_entry
+from sleepbench.models.features import relative_log_band_powers, shannon_entropy
+from sleepbench.models.fin import FINConfig, load_fin, target_stats
 from tests.synthetic import synthetic_set
 
 #: A few-second FIN pre-training shared by these tests (cached in a per-session folder).

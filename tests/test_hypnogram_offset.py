@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.sleep_edf import PrepConfig, RecordingError, read_recording
+from sleepbench.datasets.sleep_edf import PrepConfig, RecordingError, read_recording
 
 from .conftest import REAL_HYP, REAL_PSG
 

@@ -1,4 +1,4 @@
-"""benchmark.metrics: the recorded numbers are scikit-learn's, over the fixed five-class label set."""
+"""sleepbench.benchmark.metrics: the recorded numbers are scikit-learn's, over the fixed five-class label set."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix, f1_score
 
-from benchmark.metrics import epoch_metrics, grouped_metrics, grouped_scores, mean_sd, row_normalised
-from datasets.sleep_edf import STAGES
+from sleepbench.benchmark.metrics import epoch_metrics, grouped_metrics, grouped_scores, mean_sd, row_normalised
+from sleepbench.datasets.sleep_edf import STAGES
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_grouped_scores_agree_with_grouped_metrics(saved_predictions):
 
 
 def test_per_subject_macro_f1_is_over_the_classes_present():
-    from benchmark.metrics import present_macro_f1
+    from sleepbench.benchmark.metrics import present_macro_f1
 
     # subject 1 has no N1 and no N3; a perfect model must score 1.0 on it, not 0.6
     y_true = np.array([0, 2, 2, 4, 4, 0, 1, 2, 3, 4])

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmark import cli
-from benchmark.metrics import epoch_metrics, grouped_metrics
-from benchmark.protocols import load_protocol
-from benchmark.reporting import build_tables
-from benchmark.reporting.bibliography import (BIBTEX, DATA_KEYS, ENTRIES, STATS_KEYS, bib_keys,
+from sleepbench.benchmark import cli
+from sleepbench.benchmark.metrics import epoch_metrics, grouped_metrics
+from sleepbench.benchmark.protocols import load_protocol
+from sleepbench.benchmark.reporting import build_tables
+from sleepbench.benchmark.reporting.bibliography import (BIBTEX, DATA_KEYS, ENTRIES, STATS_KEYS, bib_keys,
                                               bibtex_all, bibtex_for, display_name)
-from benchmark.reporting.paper import (contrast_rows, main_table_tex, stats_table_tex, table_bibtex,
+from sleepbench.benchmark.reporting.paper import (contrast_rows, main_table_tex, stats_table_tex, table_bibtex,
                                        write_paper)
-from benchmark.registry import discover
+from sleepbench.benchmark.registry import discover
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = load_protocol("quick")
@@ -122,7 +122,7 @@ def test_stats_table_lists_the_contrasts(table):
     text = stats_table_tex(table)
     names = [(c["model"], c["versus"]) for c in rows]
     # the quick suite's whole declared family, in its order (contrasts without records stay in it)
-    from benchmark.suites import load_suite
+    from sleepbench.benchmark.suites import load_suite
 
     assert declared and names == [tuple(p) for p in load_suite("quick")["contrasts"]]
     assert names == list(zip(table.contrasts["model"], table.contrasts["reference"]))
@@ -152,7 +152,7 @@ def test_bibtex_covers_data_methods_statistics_and_sleepbench(table):
         assert set(entry[1]) <= set(BIBTEX)
     entries = discover()
     assert set(entries) >= set(ENTRIES)  # and the table only names real entries
-    built_in = {n for n, info in entries.items() if info.cls.__module__.split(".")[0] in ("models", "baselines")}
+    built_in = {n for n, info in entries.items() if info.builtin}
     missing = sorted(built_in - set(ENTRIES))
     assert not missing, (f"entries {missing} have no display name and citation: add them to "
                          "benchmark/reporting/bibliography.py ENTRIES (and a colour to style.FIXED)")
@@ -247,7 +247,7 @@ def _drawn_figures(monkeypatch, table, tmp_path):
     """Write the protocol's figures, keeping each matplotlib Figure as it is saved."""
     from matplotlib.figure import Figure
 
-    from benchmark.reporting.figures import write_figures
+    from sleepbench.benchmark.reporting.figures import write_figures
 
     saved = {}
     original = Figure.savefig
@@ -272,7 +272,7 @@ def _renderer(fig):
 def test_figures_fit_a_column_or_a_page_with_stable_colours(table, tmp_path, monkeypatch):
     from PIL import Image
 
-    from benchmark.reporting.style import COLUMN_IN, DPI, FIXED, PAGE_IN, model_style
+    from sleepbench.benchmark.reporting.style import COLUMN_IN, DPI, FIXED, PAGE_IN, model_style
 
     paths, figs = _drawn_figures(monkeypatch, table, tmp_path)
     sizes = {p.name: Image.open(p).size for p in paths}

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from benchmark.plan import (Calibration, FoldShape, Projection, calibrate, compare, fold_seconds,
+from sleepbench.benchmark.plan import (Calibration, FoldShape, Projection, calibrate, compare, fold_seconds,
                             fold_shapes, list_schedule)
-from benchmark.protocols import load_protocol
+from sleepbench.benchmark.protocols import load_protocol
 
 
 def test_list_schedule_is_the_makespan_of_in_order_dispatch():
@@ -20,8 +20,8 @@ def test_list_schedule_is_the_makespan_of_in_order_dispatch():
 
 
 def test_sleep_edf_fold_sizes_are_estimated_from_the_real_hypnograms_without_data():
-    from datasets.hypnogram_model import load_model
-    from datasets.records import records_for
+    from sleepbench.datasets.hypnogram_model import load_model
+    from sleepbench.datasets.records import records_for
 
     protocol = load_protocol("sleepedf-20")
     shapes, note = fold_shapes(protocol)
@@ -74,7 +74,7 @@ def test_an_entry_that_fails_on_noise_is_reported_not_raised(toy_plugin):
 
 
 def test_compare_is_over_the_jobs_that_ran():
-    from benchmark.runner import Job, JobResult
+    from sleepbench.benchmark.runner import Job, JobResult
 
     jobs = [Job("quick", "m", 0, k) for k in range(3)]
     proj = Projection({j.label: (10.0, 20.0) for j in jobs}, 1.0, 1, {}, [], 0.0, {})
@@ -87,8 +87,8 @@ def test_compare_is_over_the_jobs_that_ran():
 @pytest.mark.parametrize("suite", ["quick", "full", "real-night"])
 def test_plan_works_for_every_suite_without_data_or_running_anything(suite, tmp_path, capsys,
                                                                     monkeypatch):
-    from benchmark import plan as plan_mod
-    from benchmark.cli import main
+    from sleepbench.benchmark import plan as plan_mod
+    from sleepbench.benchmark.cli import main
 
     # the real calibration is covered above; here the fast stand-in keeps three suites cheap
     def fake(model, params, *a, **k):
@@ -109,7 +109,7 @@ def test_plan_works_for_every_suite_without_data_or_running_anything(suite, tmp_
 
 
 def test_a_real_run_ends_with_projected_vs_actual(toy_plugin, quick_cache, tmp_path, capsys):
-    from benchmark.cli import main
+    from sleepbench.benchmark.cli import main
 
     assert main(["run", "--protocol", "quick", "--models", "toy-prior", "--results",
                  str(tmp_path), "--cache-dir", str(quick_cache), "--workers", "1",
@@ -129,9 +129,9 @@ def test_a_real_run_ends_with_projected_vs_actual(toy_plugin, quick_cache, tmp_p
 
 def test_calibrations_are_kept_across_commits_that_leave_the_entry_alone(monkeypatch):
     """The calibration cache key follows the entry's code hash, not the commit."""
-    import benchmark.identity as identity
-    import benchmark.store as store
-    from benchmark.plan import calibration_key
+    import sleepbench.benchmark.identity as identity
+    import sleepbench.benchmark.store as store
+    from sleepbench.benchmark.plan import calibration_key
 
     args = ("majority", {}, (1, 3000, 100.0), "cpu", 1)
     key = calibration_key(*args)
@@ -163,8 +163,8 @@ def test_a_stateful_loop_is_projected_at_its_own_steps_per_pass():
     """TinySleepNet walks 15 nights side by side, 20 epochs a step: a pass over 32 nights of 1,200
     epochs is 3 groups x 60 = 180 steps (what its loop ran on surrogate-20's fold 0), not
     ceil(32 x 60 windows / 15) = 128."""
-    from benchmark.registry import make_entry
-    from benchmark.training import pass_steps
+    from sleepbench.benchmark.registry import make_entry
+    from sleepbench.benchmark.training import pass_steps
 
     shape = FoldShape(0, [1200] * 32, n_valid=0, n_test=0)
     recipe = {"batch_size": 15, "seq_len": 20, "steps_per_epoch": None, "max_epochs": 1, "patience": 1}

@@ -3,7 +3,7 @@
 * bf16: CPU autocast supports bfloat16, so a deep entry trains under it here and must learn; a bf16
   record is another experiment than an fp32 one (another config hash; a conflict, not a reuse; a
   table refuses to merge them);
-* the data-on-device path (:class:`benchmark.training.SignalSource` with ``resident=True``) gives the
+* the data-on-device path (:class:`sleepbench.benchmark.training.SignalSource` with ``resident=True``) gives the
   same batches in the same order with the same bytes as the batch-by-batch copy, and training
   through it gives byte-identical predictions.
 """
@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.device import current_precision, parse_precision, use_precision
-from benchmark.registry import make_entry
-from benchmark.runner import _limited_threads
-from benchmark.training import SignalSource, TrainRecipe, fit_module, keep_on_device, predict_module, windows
+from sleepbench.benchmark.device import current_precision, parse_precision, use_precision
+from sleepbench.benchmark.registry import make_entry
+from sleepbench.benchmark.runner import _limited_threads
+from sleepbench.benchmark.training import SignalSource, TrainRecipe, fit_module, keep_on_device, predict_module, windows
 from tests.synthetic import macro_f1, synthetic_set
 
 SMALL = {"max_epochs": 3, "batch_size": 8, "d_model": 32}
@@ -88,8 +88,8 @@ def test_training_through_resident_signals_is_byte_identical():
 def test_a_bf16_record_is_another_experiment(quick_cache, tmp_path):
     from dataclasses import replace
 
-    from benchmark.reporting.records import MixedRecordsError, check_model_consistent, load_records
-    from benchmark.runner import conflict, plan, run_job
+    from sleepbench.benchmark.reporting.records import MixedRecordsError, check_model_consistent, load_records
+    from sleepbench.benchmark.runner import conflict, plan, run_job
 
     params = {"max_epochs": 1, "steps_per_epoch": 2, "batch_size": 4}
     job = plan("quick", {"vivit": params}, [0], tmp_path, cache_dir=quick_cache)[0]

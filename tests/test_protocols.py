@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from benchmark.protocols import PROTOCOL_DIR, available, content_hash, load_protocol
-from datasets.records import sleep_cassette_records
+from sleepbench.benchmark.protocols import PROTOCOL_DIR, available, content_hash, load_protocol
+from sleepbench.datasets.records import sleep_cassette_records
 
 from .conftest import REPO
 
@@ -65,7 +65,7 @@ def test_sleep_edf_subject_sets():
 
 
 def test_a_hand_edited_protocol_is_refused(tmp_path, monkeypatch):
-    import benchmark.protocols as protocols
+    import sleepbench.benchmark.protocols as protocols
 
     p = load_protocol("quick")
     p["folds"][0]["test"].append(p["folds"][0]["train"].pop())

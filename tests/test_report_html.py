@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmark import cli
+from sleepbench.benchmark import cli
 from tests.test_paper import fake_results
 
 #: Chromium's flags for a sandboxed CI run: no network, no GPU, a fresh profile per call.

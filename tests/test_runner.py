@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
-from benchmark.runner import plan, run
+from sleepbench.benchmark.runner import plan, run
 
 from .conftest import REPO
 
@@ -81,7 +81,7 @@ def test_interrupted_run_resumes_without_redoing_finished_folds(toy_plugin, quic
     suite.write_text("protocol: quick\nseeds: [0]\nmodels:\n  toy-prior: {sleep_s: 2.0}\n")
     # in-process (--workers 1): pool workers outlive a SIGKILL of their parent and finish their job
     # (test_crash_safety kills whole process groups)
-    cmd = [sys.executable, "-m", "benchmark.cli", "run", "--suite", str(suite), "--results",
+    cmd = [sys.executable, "-m", "sleepbench", "run", "--suite", str(suite), "--results",
            str(tmp_path / "r"), "--cache-dir", str(quick_cache), "--workers", "1"]
     env = {**os.environ, "SLEEPBENCH_PLUGINS": str(toy_plugin)}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -104,8 +104,8 @@ def test_interrupted_run_resumes_without_redoing_finished_folds(toy_plugin, quic
 # --- record identity (issue 11 item 1, issue 13 item 2) ------------------------------------------
 
 def test_record_stores_its_full_identity(toy_plugin, quick_cache, tmp_path):
-    from benchmark.protocols import load_protocol
-    from datasets.cache import CACHE_VERSION
+    from sleepbench.benchmark.protocols import load_protocol
+    from sleepbench.datasets.cache import CACHE_VERSION
 
     rec = json.loads(Path(_run(tmp_path, quick_cache, {"toy-prior": {"sleep_s": 0.01}})[0].path).read_text())
     ident = rec["identity"]
@@ -113,23 +113,23 @@ def test_record_stores_its_full_identity(toy_plugin, quick_cache, tmp_path):
     assert ident["cache_version"] == CACHE_VERSION and ident["prep"] == load_protocol("quick")["prep"]
     assert ident["data"] == rec["dataset"]["checksums"] and ident["data"]
     files = ident["code_files"]
-    assert "plugin:toy_entries.py" in files and "benchmark.runner" in files and "benchmark.training" in files
+    assert "plugin:toy_entries.py" in files and "sleepbench.benchmark.runner" in files and "sleepbench.benchmark.training" in files
     assert ident["code_hash"] == rec["model"]["code_hash"] and len(ident["code_hash"]) == 64
 
 
 def test_code_identity_follows_lazy_imports_of_the_entry():
-    from benchmark.identity import code_identity
-    from benchmark.registry import get_entry
+    from sleepbench.benchmark.identity import code_identity
+    from sleepbench.benchmark.registry import get_entry
 
     files = code_identity(get_entry("fin-vivit").cls)["files"]
     # models/fin.py is imported inside a method of fin_vivit.py: a change there must redo records
-    assert {"models.fin_vivit", "models.vivit", "models.fin", "benchmark.epochs"} <= set(files)
-    assert "benchmark.cli" not in files and not any(f.startswith("benchmark.reporting") for f in files)
+    assert {"sleepbench.models.fin_vivit", "sleepbench.models.vivit", "sleepbench.models.fin", "sleepbench.benchmark.epochs"} <= set(files)
+    assert "sleepbench.benchmark.cli" not in files and not any(f.startswith("sleepbench.benchmark.reporting") for f in files)
 
 
 def test_every_identity_field_changes_the_config_hash():
-    from benchmark.identity import config_hash
-    from benchmark.runner import Job
+    from sleepbench.benchmark.identity import config_hash
+    from sleepbench.benchmark.runner import Job
 
     job, protocol = Job("quick", "m", 0, 0), {"hash": "p"}
     base = {"harness": 2, "params": {"lr": 1e-3}, "code_hash": "c", "code_files": {}, "cache_version": 2,
@@ -142,7 +142,7 @@ def test_every_identity_field_changes_the_config_hash():
 
 
 def test_changed_code_redoes_the_record(toy_plugin, quick_cache, tmp_path, monkeypatch):
-    import benchmark.identity as identity
+    import sleepbench.benchmark.identity as identity
 
     _run(tmp_path, quick_cache, ["toy-prior"])
     assert [r.status for r in _run(tmp_path, quick_cache, ["toy-prior"])] == ["skipped"] * 3
@@ -154,7 +154,7 @@ def test_changed_code_redoes_the_record(toy_plugin, quick_cache, tmp_path, monke
 
 
 def test_other_settings_never_overwrite_a_record_silently(toy_plugin, quick_cache, tmp_path):
-    from benchmark.runner import ConfigConflict
+    from sleepbench.benchmark.runner import ConfigConflict
 
     first = _run(tmp_path, quick_cache, {"toy-prior": {"sleep_s": 0.01}})
     js = Path(first[0].path)
@@ -169,7 +169,7 @@ def test_other_settings_never_overwrite_a_record_silently(toy_plugin, quick_cach
 
 def test_cli_run_suite_models_uses_the_suite_budget_and_refuses_other_settings(toy_plugin, quick_cache,
                                                                                 tmp_path, capsys):
-    from benchmark.cli import main
+    from sleepbench.benchmark.cli import main
 
     suite = tmp_path / "s.yaml"
     suite.write_text("protocol: quick\nseeds: [0]\nmodels:\n  toy-prior: {sleep_s: 0.01}\n  toy-broken: {}\n")
@@ -186,7 +186,7 @@ def test_cli_run_suite_models_uses_the_suite_budget_and_refuses_other_settings(t
 
 def test_a_changed_default_with_changed_code_is_redone_not_refused(toy_plugin, quick_cache, tmp_path,
                                                                     monkeypatch):
-    import benchmark.identity as identity
+    import sleepbench.benchmark.identity as identity
 
     _run(tmp_path, quick_cache, {"toy-prior": {"sleep_s": 0.01}})
     real = identity._code_identity_of

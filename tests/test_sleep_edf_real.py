@@ -8,8 +8,8 @@ import mne
 import numpy as np
 import pytest
 
-from datasets.records import sleep_cassette_records, take_inventory
-from datasets.sleep_edf import STAGE_OF_ANNOTATION, STAGES, SleepEDF, read_recording
+from sleepbench.datasets.records import sleep_cassette_records, take_inventory
+from sleepbench.datasets.sleep_edf import STAGE_OF_ANNOTATION, STAGES, SleepEDF, read_recording
 
 from .conftest import REAL_HYP, REAL_PSG
 
@@ -23,7 +23,7 @@ def night(real_dir):
 
 @pytest.fixture(scope="module")
 def untrimmed(real_dir):
-    from datasets.sleep_edf import PrepConfig
+    from sleepbench.datasets.sleep_edf import PrepConfig
 
     return read_recording(REAL_PSG, REAL_HYP, PrepConfig(wake_margin_min=0))[:3]
 
@@ -82,7 +82,7 @@ def test_signal_is_the_edf_samples_in_microvolts(night):
 
 
 def test_channels_and_resampling(real_dir, tmp_path):
-    from datasets.sleep_edf import PrepConfig
+    from sleepbench.datasets.sleep_edf import PrepConfig
 
     x, y, *_ = read_recording(REAL_PSG, REAL_HYP,
                              PrepConfig(channels=("EEG Pz-Oz", "EOG horizontal"), sfreq=50.0))

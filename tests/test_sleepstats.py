@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark import sleepstats as ss
-from benchmark.reporting.sleepstats import build_sleepstats, write_sleepstats
+from sleepbench.benchmark import sleepstats as ss
+from sleepbench.benchmark.reporting.sleepstats import build_sleepstats, write_sleepstats
 
 W, N1, N2, N3, R = range(5)
 
@@ -161,10 +161,10 @@ def test_within_night_protocol_gets_no_sleepstats():
 def test_every_statistic_a_table_shows_is_cited(tmp_path, capsys):
     """Each statistic named in the tables (main table, contrasts, sleep-statistics agreement) has
     its reference in `sleepbench cite` and in the paper export's .bib."""
-    from benchmark.cli import main
-    from benchmark.reporting import build_tables, make_selection
-    from benchmark.reporting.bibliography import STATISTIC_REFERENCES, bib_keys
-    from benchmark.reporting.paper import table_bibtex
+    from sleepbench.benchmark.cli import main
+    from sleepbench.benchmark.reporting import build_tables, make_selection
+    from sleepbench.benchmark.reporting.bibliography import STATISTIC_REFERENCES, bib_keys
+    from sleepbench.benchmark.reporting.paper import table_bibtex
     from tests.test_tables import SUITE, _suite, make_results
 
     root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))

@@ -1,4 +1,4 @@
-"""benchmark.stats: paired model-vs-reference comparison over subjects."""
+"""sleepbench.benchmark.stats: paired model-vs-reference comparison over subjects."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from benchmark.stats import average_over_seeds, exact_sign_flip_p, paired_comparison, rank_biserial
+from sleepbench.benchmark.stats import average_over_seeds, exact_sign_flip_p, paired_comparison, rank_biserial
 
 
 def test_exact_p_all_positive_differences_is_two_in_two_to_the_n():

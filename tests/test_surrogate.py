@@ -7,10 +7,10 @@ import json
 import edfio
 import numpy as np
 
-from datasets import hypnogram_model as hm
-from datasets.records import read_surrogate_manifest
-from datasets.sleep_edf import UNSCORED, SleepEDF
-from datasets.surrogate import PSG_SIGNALS, SurrogateSpec, generate, stage_sequence
+from sleepbench.datasets import hypnogram_model as hm
+from sleepbench.datasets.records import read_surrogate_manifest
+from sleepbench.datasets.sleep_edf import UNSCORED, SleepEDF
+from sleepbench.datasets.surrogate import PSG_SIGNALS, SurrogateSpec, generate, stage_sequence
 
 from .conftest import REAL_PSG
 

@@ -9,8 +9,8 @@ import pytest
 from scipy.ndimage import maximum_filter1d, minimum_filter1d
 from scipy.signal import butter, sosfiltfilt, welch
 
-from datasets import surrogate_signals as ss
-from datasets.spectra import plot_stage_spectra, spectral_distance, stage_mean_spectra
+from sleepbench.datasets import surrogate_signals as ss
+from sleepbench.datasets.spectra import plot_stage_spectra, spectral_distance, stage_mean_spectra
 
 W, N1, N2, N3, REM, UNK, MOVE = (ss.STAGE_CODES[k] for k in ("W", "N1", "N2", "N3", "REM", "?", "MOVE"))
 E = int(ss.EPOCH_SEC * ss.EEG_RATE)

@@ -1,4 +1,4 @@
-"""benchmark.tables / benchmark.figures on fake run records written in the runner's schema."""
+"""sleepbench.benchmark.tables / benchmark.figures on fake run records written in the runner's schema."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from scipy import stats
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
-from benchmark.metrics import epoch_metrics, grouped_metrics
-from benchmark.protocols import load_protocol
-from benchmark.stats import paired_comparison
-from benchmark.tables import MixedRecordsError, build_tables, format_summary, write_tables
-from datasets.sleep_edf import STAGES
+from sleepbench.benchmark.metrics import epoch_metrics, grouped_metrics
+from sleepbench.benchmark.protocols import load_protocol
+from sleepbench.benchmark.stats import paired_comparison
+from sleepbench.benchmark.tables import MixedRecordsError, build_tables, format_summary, write_tables
+from sleepbench.datasets.sleep_edf import STAGES
 
 QUICK = load_protocol("quick")  # real name and hash: the expected folds come from the committed file
 SKILL = {"majority": 0.0, "cnn": 0.75, "vivit": 0.85}  # share of epochs predicted right on purpose
@@ -301,7 +301,7 @@ def test_a_row_mixing_cpu_kernel_sets_is_flagged_not_refused(tmp_path):
     md = t.to_markdown()
     assert "cnn [mixed CPU kernel sets]" in md and "majority [" not in md
     assert "Mixed CPU kernel sets (flagged, still compared):** cnn (AVX2 (2 records)" in md
-    from benchmark.reporting.paper import main_table_tex
+    from sleepbench.benchmark.reporting.paper import main_table_tex
 
     assert "Trained under several CPU kernel sets" in main_table_tex(t)
 
@@ -339,7 +339,7 @@ def test_lost_data_and_missing_validation_are_flagged(tmp_path):
     lost = sorted(set(fold["train"]) - set(fold["train"][:1]))
     assert f"seed 0 fold 1: train lacks units {', '.join(map(str, lost))}" in header
     assert "seed 0 fold 2: trained without validation data" in header
-    from benchmark.reporting.tables import row_flags
+    from sleepbench.benchmark.reporting.tables import row_flags
 
     flags = row_flags(t)  # what the figures mark (titles, faded bars, left out of the hypnogram)
     assert set(flags) == {"cnn", "vivit"} and "lost data" in flags["cnn"]
@@ -456,7 +456,7 @@ def test_a_contrast_with_a_flagged_row_is_not_computed(tmp_path):
     root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))
     for suffix in (".json", ".npz"):
         (root / "runs/quick/cnn/seed-0" / f"fold-2{suffix}").unlink()
-    from benchmark.reporting import make_selection
+    from sleepbench.benchmark.reporting import make_selection
 
     t = build_tables(root, selection=make_selection(suite=str(_suite(tmp_path, SUITE))))["quick"]
     c = t.contrasts.set_index(["model", "reference"])
@@ -468,14 +468,14 @@ def test_a_contrast_with_a_flagged_row_is_not_computed(tmp_path):
     assert c.loc[("vivit", "majority"), "p_holm"] == pytest.approx(min(1.0, 3 * p))
     md = t.to_markdown()
     assert "Holm-adjusted over the 3 declared contrasts; 2 not computed (p = 1 in the adjustment): cnn - majority" in md
-    from benchmark.reporting.paper import stats_table_tex
+    from sleepbench.benchmark.reporting.paper import stats_table_tex
 
     assert "Holm-adjusted over the 3 declared contrasts; 2 not computed" in stats_table_tex(t)
 
 
 def test_a_contrast_of_a_model_left_out_of_the_table_stays_in_the_family(tmp_path):
     """`tables --suite S --models a,b` (or --exclude) must not shrink the family the suite declares."""
-    from benchmark.reporting import make_selection
+    from sleepbench.benchmark.reporting import make_selection
 
     root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))
     suite = str(_suite(tmp_path, SUITE))
@@ -488,7 +488,7 @@ def test_a_contrast_of_a_model_left_out_of_the_table_stays_in_the_family(tmp_pat
 
 
 def test_committed_suites_declare_the_fin_contrasts_and_reject_unknown_keys(tmp_path):
-    from benchmark.suites import load_suite
+    from sleepbench.benchmark.suites import load_suite
 
     fin = [("fin-vivit", "vivit"), ("fin-vivit", "fin-vivit-random"), ("fin-vivit-entropy", "vivit"),
            ("fin-vivit-bandpower", "vivit"), ("fin-vivit-frozen", "vivit-oracle")]
@@ -503,7 +503,7 @@ def test_committed_suites_declare_the_fin_contrasts_and_reject_unknown_keys(tmp_
 def test_without_a_suite_the_protocols_suites_supply_the_contrasts(tmp_path):
     root = make_results(tmp_path / "r", models=("vivit", "fin-vivit", "fin-vivit-random"), seeds=(0,))
     t = build_tables(root)["quick"]
-    from benchmark.suites import load_suite
+    from sleepbench.benchmark.suites import load_suite
 
     declared = [tuple(p) for p in load_suite("quick")["contrasts"]]
     assert list(zip(t.contrasts["model"], t.contrasts["reference"])) == declared  # the whole family
@@ -516,7 +516,7 @@ def test_without_a_suite_the_protocols_suites_supply_the_contrasts(tmp_path):
 # --- selection and errors (issue 13 item 1) -----------------------------------------------------
 
 def test_cli_tables_selects_models_and_rejects_unknown_names(tmp_path, capsys):
-    from benchmark.cli import main
+    from sleepbench.benchmark.cli import main
 
     root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))
     base = ["tables", "--results", str(root)]
@@ -557,7 +557,7 @@ def test_records_scored_on_other_labels_or_preprocessing_are_rejected(tmp_path):
 
 
 def test_a_suite_table_refuses_records_made_with_other_suite_settings(tmp_path, capsys):
-    from benchmark.cli import main
+    from sleepbench.benchmark.cli import main
 
     root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,),
                         params={"max_epochs": 3})
@@ -571,7 +571,7 @@ def test_a_suite_table_refuses_records_made_with_other_suite_settings(tmp_path, 
 def test_kernel_spread_compares_one_seed_across_kernel_sets_beside_the_seed_sd(tmp_path):
     """tests.perf.kernel_spread (docs/reproducibility.md's table) on fake records: seeds 0-2 under
     one kernel set, seed 0 under another."""
-    from benchmark.metrics import epoch_metrics
+    from sleepbench.benchmark.metrics import epoch_metrics
     from tests.perf.kernel_spread import seed_scores, spread_table
 
     own = make_results(tmp_path / "own", models=("cnn",), seeds=(0, 1, 2),
@@ -593,25 +593,25 @@ def test_kernel_spread_compares_one_seed_across_kernel_sets_beside_the_seed_sd(t
 def test_a_contrast_of_rows_made_by_different_shared_code_is_flagged(tmp_path):
     """Edit the shared ViViT trunk, rerun only `vivit`: `cnn` vs `vivit` then compares two trunks.
     The records say so (identity.code_files), and the contrast is flagged in every export."""
-    from benchmark.reporting import make_selection
-    from benchmark.reporting.html import contrasts_frame_html
-    from benchmark.reporting.paper import stats_table_tex
+    from sleepbench.benchmark.reporting import make_selection
+    from sleepbench.benchmark.reporting.html import contrasts_frame_html
+    from sleepbench.benchmark.reporting.paper import stats_table_tex
 
     root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))
-    files = {"benchmark.training": "t1", "models.vivit": "v1"}
+    files = {"sleepbench.benchmark.training": "t1", "sleepbench.models.vivit": "v1"}
     for model, trunk in (("majority", None), ("cnn", "v1"), ("vivit", "v2")):  # vivit rerun after an edit
         for js in (root / "runs/quick" / model / "seed-0").glob("*.json"):
             rec = json.loads(js.read_text())
-            code = {"benchmark.training": "t1"} if trunk is None else {**files, "models.vivit": trunk}
+            code = {"sleepbench.benchmark.training": "t1"} if trunk is None else {**files, "sleepbench.models.vivit": trunk}
             rec["identity"] = {"code_hash": rec["model"]["code_hash"], "code_files": code}
             js.write_text(json.dumps(rec))
     t = build_tables(root, selection=make_selection(suite=str(_suite(tmp_path, SUITE))))["quick"]
     c = t.contrasts.set_index(["model", "reference"])
-    assert c.loc[("vivit", "cnn"), "shared_code"] == "made by different versions of shared code: models.vivit"
+    assert c.loc[("vivit", "cnn"), "shared_code"] == "made by different versions of shared code: sleepbench.models.vivit"
     assert not isinstance(c.loc[("vivit", "majority"), "shared_code"], str)  # share only the harness
     assert not isinstance(c.loc[("cnn", "majority"), "shared_code"], str)
     assert np.isfinite(c.loc[("vivit", "cnn"), "p_wilcoxon"])  # flagged, still computed
-    assert "FLAGGED: made by different versions of shared code: models.vivit" in t.to_markdown()
+    assert "FLAGGED: made by different versions of shared code: sleepbench.models.vivit" in t.to_markdown()
     tex = stats_table_tex(t)
     assert r"$^\ddagger$" in tex and "FLAGGED, made by different versions of shared code" in tex
     frame, _ = contrasts_frame_html(t)

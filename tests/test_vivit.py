@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.epochs import EpochSet
-from benchmark.registry import discover, make_entry
-from models.vivit import LOG_STD, ViViT, ViViTModule, ViViTSeed
+from sleepbench.benchmark.epochs import EpochSet
+from sleepbench.benchmark.registry import discover, make_entry
+from sleepbench.models.vivit import LOG_STD, ViViT, ViViTModule, ViViTSeed
 
 from tests.synthetic import N_SAMPLES, SFREQ, macro_f1, synthetic_set  # noqa: F401
 
@@ -171,7 +171,7 @@ def test_multichannel_fit(syn):
 @pytest.mark.parametrize("name,batch_size", [("vivit", 8), ("vivit-seed", 256)])
 def test_short_fit_beats_chance_on_surrogate(small_surrogate, tmp_path, name, batch_size):
     """Train on 1.5 subjects (4.5 h), validate on another night, test on an unseen subject."""
-    from datasets.sleep_edf import SleepEDF
+    from sleepbench.datasets.sleep_edf import SleepEDF
 
     recs = {(r.subject, r.night): r for r in SleepEDF(small_surrogate, cache_dir=tmp_path)}
     assert len(recs) == 6
@@ -192,7 +192,7 @@ def test_input_scaling_is_fitted_on_the_training_data_only(name):
     """The spectrogram scaling is a fitted attribute computed from ``train`` alone: changing the
     test subject's signals (here: scaled x10 and shifted in spectrum) leaves it unchanged; changing
     the training data changes it; and on the training data the features come out standardised."""
-    from models.vivit import fit_input_scaling
+    from sleepbench.models.vivit import fit_input_scaling
 
     train, valid = synthetic_set(2, 40, seed=1), synthetic_set(1, 20, seed=2)
     test = synthetic_set(1, 20, seed=3)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.registry import discover, make_entry
-from models.vivit_origin import ViViTOriginModule
+from sleepbench.benchmark.registry import discover, make_entry
+from sleepbench.models.vivit_origin import ViViTOriginModule
 from tests.synthetic import synthetic_set
 
 SMALL_FIN = dict(n_train=1200, n_valid=200, epochs=2, batch_size=64)

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from benchmark.epochs import EpochSet
-from benchmark.protocol_data import ProtocolData, split_blocks
+from sleepbench.benchmark.epochs import EpochSet
+from sleepbench.benchmark.protocol_data import ProtocolData, split_blocks
 
 from .synthetic import synthetic_recording
 

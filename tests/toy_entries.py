@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from benchmark.registry import Entry, register
+from sleepbench.benchmark.registry import Entry, register
 
 
 @register("toy-prior")

@@ -12,7 +12,7 @@ Modules, by responsibility:
 * :mod:`.display`, :mod:`.markdown`, :mod:`.latex`, :mod:`.formatting` - renderings;
 * :mod:`.figures` - PNG figures beside the tables;
 * :mod:`.sleepstats` - the sleep-statistics agreement table and Bland-Altman figures
-  (``<protocol>-sleepstats.*``, numbers from :mod:`benchmark.sleepstats`).
+  (``<protocol>-sleepstats.*``, numbers from :mod:`sleepbench.benchmark.sleepstats`).
 """
 
 from .records import MixedRecordsError, Run, check_consistent, load_records

@@ -1,6 +1,6 @@
 """Paired comparisons between models on per-unit (subject or block) macro-F1.
 
-Statistics come from :func:`benchmark.stats.paired_comparison`. Two kinds of comparison:
+Statistics come from :func:`sleepbench.benchmark.stats.paired_comparison`. Two kinds of comparison:
 
 * every model against the table's *reference* (the ΔMF1 columns of the main table), uncorrected;
 * the *declared contrasts* of a suite (``contrasts:`` in its YAML, (model, reference) pairs): one

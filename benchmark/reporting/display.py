@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from datasets.sleep_edf import STAGES
+from sleepbench.datasets.sleep_edf import STAGES
 
 from .contrasts import shared_code_flag
 from .entry_reports import FIN_FEATURES

@@ -1,6 +1,6 @@
 """What the entries report about their own training (``record["entry_report"]``), summarised per row.
 
-* ``"training"`` (deep entries, :class:`benchmark.training.PassTracker`): the budget (passes x
+* ``"training"`` (deep entries, :class:`sleepbench.benchmark.training.PassTracker`): the budget (passes x
   optimiser steps per pass x batch x sequence length), the passes run and the best pass, the
   per-pass validation macro-F1;
 * ``"fin"`` (FIN-ViViT entries): each FIN's imitation R^2 / MAE on the fold's test epochs, before

@@ -17,7 +17,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from datasets.sleep_edf import STAGES
+from sleepbench.datasets.sleep_edf import STAGES
 
 from ..metrics import epoch_metrics, row_normalised
 from .style import COLUMN_IN, DPI, PAGE_IN, model_style, rc

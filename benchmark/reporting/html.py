@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from datasets.sleep_edf import STAGES
+from sleepbench.datasets.sleep_edf import STAGES
 
 from .bibliography import cite_keys, display_name
 from .contrasts import family_text, shared_code_flag

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datasets.sleep_edf import STAGES
+from sleepbench.datasets.sleep_edf import STAGES
 
 from .bibliography import STATS_KEYS, bibtex_for, cite_keys, display_name, keys_for
 from .contrasts import family_text, shared_code_flag

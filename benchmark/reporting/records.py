@@ -1,7 +1,7 @@
 """Run records on disk, as tables read them: loading, and the checks that records belong together.
 
 A record is ``runs/<protocol>/<model>/seed-<s>/fold-<k>.json`` (context) beside its ``.npz``
-(per-epoch predictions), written by :mod:`benchmark.runner`.
+(per-epoch predictions), written by :mod:`sleepbench.benchmark.runner`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     write_sleepstats(results_dir, tables)   # -> tables/<protocol>-sleepstats.{md,tex,csv}
                                             #    + tables/figures/<protocol>/bland-altman-*.png
 
-Numbers come from :mod:`benchmark.sleepstats` (YASA's sleep statistics of every test night's true
+Numbers come from :mod:`sleepbench.benchmark.sleepstats` (YASA's sleep statistics of every test night's true
 and predicted hypnogram; bias with a subject-bootstrap CI, Bland-Altman limits, pingouin's ICC).
 Written for subject-wise and cross-study protocols; a within-night protocol's units are blocks of
 one night, on which whole-night statistics mean nothing, so it gets none.

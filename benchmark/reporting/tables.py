@@ -3,14 +3,14 @@
     write_tables("results")        # -> results/tables/<protocol>.{md,tex,csv} + figures/<protocol>/
 
 Every number is recomputed from the per-epoch predictions (``fold-<k>.npz``) with
-:mod:`benchmark.metrics`; the JSON records supply the context (protocol, dataset, model, timing,
+:mod:`sleepbench.benchmark.metrics`; the JSON records supply the context (protocol, dataset, model, timing,
 environment). How each column is aggregated:
 
 * Acc, MF1, kappa, per-class F1: pooled over all test epochs of all folds of one seed (the usual
   way sleep-staging papers report cross-validation), then mean (+- sd) over seeds.
 * MF1 / kappa per subject: each test subject's score, averaged over seeds, then mean +- sd over
   subjects; the spread between people, which pooled numbers hide.
-* Comparison with the reference model: :func:`benchmark.stats.paired_comparison` on per-subject
+* Comparison with the reference model: :func:`sleepbench.benchmark.stats.paired_comparison` on per-subject
   macro-F1 (seed-averaged), so the subject, not the epoch, is the unit of inference.
 
 A table never mixes protocols or datasets: records of one protocol that disagree on the protocol
@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datasets.sleep_edf import STAGES
+from sleepbench.datasets.sleep_edf import STAGES
 
 from ..metrics import epoch_metrics, grouped_scores, mean_sd
 from ..stats import average_over_seeds
@@ -399,8 +399,8 @@ def write_tables(results_dir, reference: str | None = None, out_dir=None,
     out_dir : path, optional
         Where to write; default ``results_dir/tables``. Figures go to ``out_dir/figures/<protocol>/``.
     figures : bool
-        Also write the figures of :func:`benchmark.reporting.figures.write_figures` and the
-        learning curves (:func:`benchmark.reporting.learning_curves.learning_curves_figure`).
+        Also write the figures of :func:`sleepbench.benchmark.reporting.figures.write_figures` and the
+        learning curves (:func:`sleepbench.benchmark.reporting.learning_curves.learning_curves_figure`).
     protocol, models, exclude, suite
         Selection (:func:`~benchmark.reporting.selection.make_selection`): one protocol; only
         these models / all but these (comma-separated or lists); a suite's protocol, models,

@@ -28,13 +28,13 @@ def fold_pass(models: list[str], protocol: str = "surrogate-20", suite: str = "f
     steps a pass when given), on ``device`` at ``precision``; returns one dict per entry."""
     import torch
 
-    from benchmark.device import use_device, use_precision
+    from sleepbench.benchmark.device import use_device, use_precision
 
-    from benchmark.protocol_data import open_protocol_data
-    from benchmark.protocols import load_protocol
-    from benchmark.registry import make_entry
-    from benchmark.suites import load_suite
-    from benchmark.training import DeepEntry
+    from sleepbench.benchmark.protocol_data import open_protocol_data
+    from sleepbench.benchmark.protocols import load_protocol
+    from sleepbench.benchmark.registry import make_entry
+    from sleepbench.benchmark.suites import load_suite
+    from sleepbench.benchmark.training import DeepEntry
 
     spec = load_protocol(protocol)
     data = open_protocol_data(spec, None, cache_dir, n_jobs=min(8, os.cpu_count() or 1), progress=False)

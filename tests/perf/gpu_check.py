@@ -69,8 +69,8 @@ def suite_jobs(suite: str, models, device: str, precision: str, results: Path) -
     """The jobs of ``suite`` (``models``: a subset, default all) on ``device`` at ``precision``."""
     from dataclasses import replace
 
-    from benchmark.runner import plan
-    from benchmark.suites import load_suite
+    from sleepbench.benchmark.runner import plan
+    from sleepbench.benchmark.suites import load_suite
 
     spec = load_suite(suite)
     chosen = {m: p for m, p in spec["models"].items() if models is None or m in models}
@@ -81,7 +81,7 @@ def suite_jobs(suite: str, models, device: str, precision: str, results: Path) -
 def calibrate_suite(suite: str, models, device: str, precision: str, results: Path, cache_dir) -> dict:
     """Per entry: step (or per-epoch) time and the (earliest-stop, full-budget) job time of all its
     jobs at one worker."""
-    from benchmark.plan import project
+    from sleepbench.benchmark.plan import project
 
     jobs = suite_jobs(suite, models, device, precision, results)
     proj = project(jobs, 1, None, cache_dir)
@@ -103,9 +103,9 @@ def probe(model: str, device: str, precision: str, barrier: str, k: int, seconds
     import numpy as np
     import torch
 
-    from benchmark.device import autocast, use_device, use_precision
-    from benchmark.registry import make_entry
-    from benchmark.suites import load_suite
+    from sleepbench.benchmark.device import autocast, use_device, use_precision
+    from sleepbench.benchmark.registry import make_entry
+    from sleepbench.benchmark.suites import load_suite
 
     torch.set_num_threads(1)
     entry = make_entry(model, 0, load_suite("full")["models"].get(model, {}))
@@ -203,7 +203,7 @@ def hours(s: float) -> str:
 
 
 def main(argv=None) -> int:
-    from benchmark.device import cuda_count, device_info, device_type, resolve_device
+    from sleepbench.benchmark.device import cuda_count, device_info, device_type, resolve_device
 
     ap = argparse.ArgumentParser(prog="python -m tests.perf.gpu_check", description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="auto", help="auto (default), cuda, cuda:N or cpu")

@@ -10,9 +10,9 @@ import tempfile
 
 import pytest
 
-from datasets.records import read_surrogate_manifest, write_surrogate_manifest
-from datasets.sleep_edf import SleepEDF
-from datasets.surrogate import SurrogateSpec, generate
+from sleepbench.datasets.records import read_surrogate_manifest, write_surrogate_manifest
+from sleepbench.datasets.sleep_edf import SleepEDF
+from sleepbench.datasets.surrogate import SurrogateSpec, generate
 
 from ..conftest import REAL_PSG
 
@@ -70,7 +70,7 @@ PREPARE_RSS = """
 import re, sys, time
 # VmHWM, not ru_maxrss: the latter is inherited from the parent (pytest) across exec
 def peak_kb(): return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
-from datasets.sleep_edf import SleepEDF
+from sleepbench.datasets.sleep_edf import SleepEDF
 t = time.perf_counter()
 ds = SleepEDF(sys.argv[1], cache_dir=sys.argv[2], n_jobs=1)
 failed = ds.prepare(progress=False)

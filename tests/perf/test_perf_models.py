@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.registry import make_entry
-from benchmark.training import TrainRecipe
+from sleepbench.benchmark.registry import make_entry
+from sleepbench.benchmark.training import TrainRecipe
 
 #: torch threads of every model benchmark here (a fold job's default)
 THREADS = 1
@@ -90,7 +90,7 @@ import re, sys
 def peak_kb(): return int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
 import numpy as np, torch
 torch.set_num_threads(THREADS)
-from benchmark.registry import make_entry
+from sleepbench.benchmark.registry import make_entry
 entry = make_entry(sys.argv[1], seed=0)
 module = entry.build_module(1, 3000)
 seq = entry.recipe().seq_len

@@ -11,7 +11,7 @@ from ..conftest import REPO
 
 
 def test_quick_suite_wall_time(benchmark, tmp_path):
-    cmd = [sys.executable, "-m", "benchmark.cli", "run", "--suite", "quick", "--workers", "2",
+    cmd = [sys.executable, "-m", "sleepbench", "run", "--suite", "quick", "--workers", "2",
            "--results", str(tmp_path)]
     out = benchmark.pedantic(lambda: subprocess.run(cmd, cwd=REPO, capture_output=True, text=True),
                              rounds=1, iterations=1)
