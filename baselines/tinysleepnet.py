@@ -106,18 +106,18 @@ class TinySleepNetModule(nn.Module):
         self.lstm.bias_ih_l0[units:2 * units].fill_(1.0)  # gate order i, f, g, o: TF forget_bias=1.0
 
     #: epochs [n, n_channels, n_samples] (µV) used to re-estimate BatchNorm statistics; None = off
-    calibration: torch.Tensor | None = None
+    bn_sample: torch.Tensor | None = None
 
     def train(self, mode: bool = True):
-        """Switching from training to eval re-estimates BatchNorm statistics when ``calibration`` is set."""
-        recalibrate = (not mode) and self.training and self.calibration is not None
+        """Switching from training to eval re-estimates BatchNorm statistics when ``bn_sample`` is set."""
+        reestimate = (not mode) and self.training and self.bn_sample is not None
         super().train(mode)
-        if recalibrate:
-            self.recalibrate_bn(self.calibration)
+        if reestimate:
+            self.reestimate_bn(self.bn_sample)
         return self
 
     @torch.no_grad()
-    def recalibrate_bn(self, epochs: torch.Tensor, batch: int = 256) -> None:
+    def reestimate_bn(self, epochs: torch.Tensor, batch: int = 256) -> None:
         """Precise BatchNorm (Wu & Johnson 2021): population statistics of ``epochs`` with dropout off.
 
         The running averages that BatchNorm keeps during training are taken with dropout active
@@ -129,7 +129,7 @@ class TinySleepNetModule(nn.Module):
         momenta = [bn.momentum for bn in bns]
         for bn in bns:
             bn.reset_running_stats()
-            bn.momentum = None  # cumulative average over the calibration batches
+            bn.momentum = None  # cumulative average over the bn_sample batches
             bn.train()
         try:
             for i in range(0, len(epochs), batch):
@@ -220,37 +220,37 @@ class TinySleepNet(DeepEntry):
     * prediction (validation and test): each night run whole through the LSTM from a zero state,
       the stateful equivalent of the authors' sequence-by-sequence prediction.
 
-    Budget: ``max_epochs`` = 200 passes and ``patience`` = 50 passes without a better validation
+    Budget: ``max_passes`` = 200 passes and ``patience`` = 50 passes without a better validation
     macro-F1 (the authors' config; the paper selects on validation); the weights of the best pass
     are kept. Suites set the budget by their rule (see ``benchmark/suites/*.yaml``).
-    ``steps_per_epoch`` (None) caps the steps of a pass, for tests only.
+    ``steps_per_pass`` (None) caps the steps of a pass, for tests only.
 
     Deviations from the authors' code (github.com/akaraspt/tinysleepnet), each with its reason:
 
     * no LSTM peepholes: ``torch.nn.LSTM`` has none;
     * model selection: the authors keep a pass when validation accuracy *and* macro-F1 both
       improve, the harness on macro-F1 alone: the same rule for every entry;
-    * early stopping: the authors stop once more than ``no_improve_epochs`` = 50 passes went
+    * early stopping: the authors stop once more than ``no_improve_passes`` = 50 passes went
       without improvement (after 51), the harness after ``patience`` = 50: the same rule for every
       entry, one pass sooner;
     * BatchNorm statistics are re-estimated after training and before each validation on
-      ``bn_calibration_epochs`` = 1024 training epochs (a fixed seeded sample) with dropout off
+      ``precise_bn_epochs`` = 1024 training epochs (a fixed seeded sample) with dropout off
       ("precise BN", Wu & Johnson 2021; 0 turns it off), because the running averages are taken
       under dropout and from changing weights.
     """
 
     pass_steps_rule = "recordings"  # batches of nights walked side by side (see train_module)
 
-    def __init__(self, seq_len: int = 20, batch_size: int = 15, max_epochs: int = 200,
-                 steps_per_epoch: int | None = None, lr: float = 1e-4, weight_decay: float = 1e-3,
+    def __init__(self, seq_len: int = 20, batch_size: int = 15, max_passes: int = 200,
+                 steps_per_pass: int | None = None, lr: float = 1e-4, weight_decay: float = 1e-3,
                  patience: int = 50, class_weights: tuple = PAPER_CLASS_WEIGHTS,
                  grad_clip: float = 5.0, augment_shift: float = 0.1, augment_skip: int = 5,
                  max_train_seconds: float | None = None, scale_uv: float = 1.0,
-                 dropout: float = 0.5, bn_calibration_epochs: int = 1024, seed: int = 0):
+                 dropout: float = 0.5, precise_bn_epochs: int = 1024, seed: int = 0):
         self.seq_len = seq_len
         self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.steps_per_epoch = steps_per_epoch
+        self.max_passes = max_passes
+        self.steps_per_pass = steps_per_pass
         self.lr = lr
         self.weight_decay = weight_decay
         self.patience = patience
@@ -261,7 +261,7 @@ class TinySleepNet(DeepEntry):
         self.max_train_seconds = max_train_seconds
         self.scale_uv = scale_uv
         self.dropout = dropout
-        self.bn_calibration_epochs = bn_calibration_epochs
+        self.precise_bn_epochs = precise_bn_epochs
         self.seed = seed
 
     def build_module(self, n_channels: int, n_samples: int) -> nn.Module:
@@ -271,7 +271,7 @@ class TinySleepNet(DeepEntry):
         """
         module = TinySleepNetModule(n_channels, n_samples, sfreq=n_samples / 30.0,
                                     dropout=self.dropout, scale_uv=self.scale_uv)
-        module.calibration = getattr(self, "_calibration", None)
+        module.bn_sample = getattr(self, "_bn_sample", None)
         return module
 
     def fit(self, train, valid):
@@ -279,21 +279,21 @@ class TinySleepNet(DeepEntry):
             raise ValueError("tinysleepnet expects 30-s epochs")
         if len(self.class_weights) != N_CLASSES:
             raise ValueError(f"tinysleepnet: class_weights needs {N_CLASSES} values, got {self.class_weights!r}")
-        calibration = None
-        if self.bn_calibration_epochs:
+        bn_sample = None
+        if self.precise_bn_epochs:
             rng = np.random.default_rng([self.seed, 7])
-            n = min(int(self.bn_calibration_epochs), len(train))
+            n = min(int(self.precise_bn_epochs), len(train))
             idx = np.sort(rng.choice(len(train), n, replace=False))
-            calibration = torch.from_numpy(np.ascontiguousarray(train.x[idx]))
-        self._calibration = calibration
+            bn_sample = torch.from_numpy(np.ascontiguousarray(train.x[idx]))
+        self._bn_sample = bn_sample
         try:
             super().fit(train, valid)
-            if self.module_.training:  # no validation pass ran: calibrate now
+            if self.module_.training:  # no validation pass ran: re-estimate now
                 self.module_.eval()
         finally:
-            del self._calibration
+            del self._bn_sample
             if hasattr(self, "module_"):
-                self.module_.calibration = None
+                self.module_.bn_sample = None
         return self
 
     # --- the paper's training: stateful over nights ------------------------------------------------
@@ -304,7 +304,7 @@ class TinySleepNet(DeepEntry):
     def _pass_steps(self, lengths: list[int]) -> int:
         """Optimiser steps of one pass over nights of ``lengths`` taken in this order."""
         return pass_steps(lengths, int(self.batch_size), int(self.seq_len), self.pass_steps_rule,
-                          cap=self.steps_per_epoch)
+                          cap=self.steps_per_pass)
 
     def train_module(self, train: EpochSet, valid: EpochSet) -> dict:
         """The paper's stateful training (see the class docstring); returns the training report."""
@@ -320,10 +320,10 @@ class TinySleepNet(DeepEntry):
         bs, sl = int(self.batch_size), int(self.seq_len)
         tracker = PassTracker(module, recipe, self._pass_steps([b - a for a, b in nights]),
                               validation=len(valid) > 0)
-        for _ in range(int(self.max_epochs)):
+        for _ in range(int(self.max_passes)):
             module.train()
             order = rng.permutation(len(nights))
-            cap = self.steps_per_epoch or None
+            cap = self.steps_per_pass or None
             steps, total, seen = 0, 0.0, 0
             for g in range(0, len(order), bs):
                 spans = []  # (first epoch, end epoch, shift in samples) per night of this batch

@@ -1,5 +1,12 @@
-"""``sleepbench`` command line: ``data`` (fetch, prepare, surrogate, info, spectra), ``run``,
-``tables`` and ``models``."""
+"""The ``sleepbench`` command line (also ``python -m sleepbench``).
+
+Commands: ``data`` (fetch, prepare, info, surrogate, spectra), ``run`` (a suite, or models on a
+protocol; ``--cost`` projects its wall time), ``tables``, ``report`` (HTML page, tables, figures,
+paper LaTeX), ``cite``, ``fin`` (pretrain, report), ``new-entry`` and ``models``.
+
+A :class:`~sleepbench.errors.UserError` (what the user got wrong) prints one line and exits 2;
+every other exception is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from sleepbench.errors import UserError
 
 DEFAULT_SURROGATE_DIR = Path("data/surrogate")
 DEFAULT_RESULTS = Path(os.environ.get("SLEEPBENCH_RESULTS", "results"))
@@ -27,19 +35,47 @@ def parse_ints(text: str) -> list[int]:
     return out
 
 
+#: Options several commands share, each defined once: flag -> ``add_argument`` keywords (a command
+#: may override one keyword, e.g. ``required=True``).
+OPTIONS = {
+    "--results": dict(type=Path, default=DEFAULT_RESULTS,
+                      help="results folder (default $SLEEPBENCH_RESULTS, else ./results)"),
+    "--data-dir": dict(type=Path, default=None, help="Sleep-EDF folder (any layout) or a surrogate folder"),
+    "--cache-dir": dict(type=Path, default=None,
+                        help="prepared-data cache (default $SLEEPBENCH_CACHE, else ~/.cache/sleepbench)"),
+    "--suite": dict(default=None, help="suite name (benchmark/suites) or YAML path: its protocol, models, "
+                                       "seeds, reference and declared contrasts"),
+    "--protocol": dict(default=None, help="protocol name (benchmark/protocols)"),
+    "--models": dict(default=None, help="comma-separated entry names (see `sleepbench models`)"),
+    "--exclude": dict(default=None, help="comma-separated: all models but these"),
+    "--reference": dict(default=None, help="model the others are compared with"),
+    "--study": dict(choices=("cassette", "telemetry"), default="cassette"),
+    "--jobs": dict(type=int, default=1, help="processes in parallel"),
+    "--json": dict(action="store_true", help="print JSON"),
+}
+
+
+def _option(p: argparse.ArgumentParser, flag: str, **override) -> None:
+    """Add the shared option ``flag`` (from :data:`OPTIONS`) to ``p``."""
+    p.add_argument(flag, **{**OPTIONS[flag], **override})
+
+
+def _options(p: argparse.ArgumentParser, *flags: str) -> None:
+    for flag in flags:
+        _option(p, flag)
+
+
 def _add_prep_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", type=Path, required=True,
-                   help="Sleep-EDF folder (any layout) or a surrogate folder")
+    _option(p, "--data-dir", required=True)
     p.add_argument("--channels", default="EEG Fpz-Cz",
                    help="comma-separated: EEG Fpz-Cz, EEG Pz-Oz, EOG horizontal")
     p.add_argument("--sfreq", type=float, default=100.0, help="target sampling rate (Hz)")
     p.add_argument("--wake-margin-min", type=float, default=30.0,
                    help="wake kept before/after the sleep period, minutes (0 keeps all)")
-    p.add_argument("--study", choices=("cassette", "telemetry"), default="cassette")
+    _option(p, "--study")
     p.add_argument("--subjects", type=parse_ints, default=None, help="e.g. 0-19")
-    p.add_argument("--cache-dir", type=Path, default=None,
-                   help="default $SLEEPBENCH_CACHE or ~/.cache/sleepbench")
-    p.add_argument("--jobs", type=int, default=1, help="recordings prepared in parallel")
+    _option(p, "--cache-dir")
+    _option(p, "--jobs", help="recordings prepared in parallel")
     p.add_argument("--no-verify", action="store_true", help="skip SHA-1 checks")
 
 
@@ -157,7 +193,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from sleepbench.benchmark.runner import exit_status, plan, prepare_data, run, summarize
+    from sleepbench.benchmark.runner import exit_status, list_jobs, prepare_data, run, summarize
     from sleepbench.benchmark.suites import load_suite
 
     if args.suite:
@@ -167,7 +203,7 @@ def cmd_run(args) -> int:
             names = [m.strip() for m in args.models.split(",") if m.strip()]
             unknown = [m for m in names if m not in models]
             if unknown:
-                raise ValueError(f"model(s) {', '.join(unknown)} not in suite {suite['name']!r} "
+                raise UserError(f"model(s) {', '.join(unknown)} not in suite {suite['name']!r} "
                                  f"(its models: {', '.join(models)}); run them at their own defaults "
                                  f"with --protocol {protocol} --models ...")
             models = {m: models[m] for m in names}
@@ -175,17 +211,17 @@ def cmd_run(args) -> int:
         protocol, models = args.protocol, {m: {} for m in args.models.split(",")}
         seeds = [0]
     else:
-        raise ValueError("give --suite NAME, or --protocol P with --models a,b")
+        raise UserError("give --suite NAME, or --protocol P with --models a,b")
     if args.seeds:
         seeds = parse_ints(args.seeds)
-    jobs = plan(protocol, models, seeds, args.results, args.data_dir, args.cache_dir,
+    jobs = list_jobs(protocol, models, seeds, args.results, args.data_dir, args.cache_dir,
                 threads=args.threads)
     # the device of each job: GPUs round-robin locally; resolved by the worker on a Dask cluster
     from dataclasses import replace
 
     from sleepbench.benchmark.device import parse_precision
     from sleepbench.benchmark.executors import gpu_resources, job_devices
-    from sleepbench.benchmark.plan import compare, plan_text, run_projection
+    from sleepbench.benchmark.cost import compare, cost_text, run_projection
 
     devices = job_devices(args.executor, args.device, len(jobs), address=args.address)
     precision = parse_precision(args.precision)
@@ -193,8 +229,8 @@ def cmd_run(args) -> int:
     print(f"{protocol}: {len(models)} model(s) x {len(seeds)} seed(s) -> {len(jobs)} job(s); "
           f"records in {args.results}/runs/{protocol}", file=sys.stderr)
     stderr = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
-    if args.plan:  # the cost, from a short calibration; nothing is run, generated or fetched
-        print(plan_text(jobs, args.workers, args.data_dir, args.cache_dir, log=stderr))
+    if args.cost:  # the cost, from a short calibration; nothing is run, generated or fetched
+        print(cost_text(jobs, args.workers, args.data_dir, args.cache_dir, log=stderr))
         return 0
     options = {"address": args.address, "retries": args.retries} if args.executor == "dask" else {}
     if gpu_resources(args.executor, args.device):
@@ -250,12 +286,12 @@ def cmd_cite(args) -> int:
 
     tables = build_tables(args.results)
     if not tables:
-        raise ValueError(f"no run records under {Path(args.results) / 'runs'}")
+        raise UserError(f"no run records under {Path(args.results) / 'runs'}")
     if args.protocol and args.protocol not in tables:
-        raise ValueError(f"no records of protocol {args.protocol!r} under {args.results}; "
+        raise UserError(f"no records of protocol {args.protocol!r} under {args.results}; "
                          f"protocols with records: {', '.join(tables)}")
     if not args.protocol and len(tables) > 1:
-        raise ValueError(f"several protocols have records ({', '.join(tables)}): pick one with --protocol")
+        raise UserError(f"several protocols have records ({', '.join(tables)}): pick one with --protocol")
     name = args.protocol or next(iter(tables))
     print(table_bibtex(tables[name]), end="")
     return 0
@@ -269,7 +305,7 @@ def cmd_report(args) -> int:
                          suite=args.suite)
     pages = [p for p in paths if p.suffix == ".html"]
     if not pages:
-        raise ValueError(f"no run records under {Path(args.results) / 'runs'}: nothing to report")
+        raise UserError(f"no run records under {Path(args.results) / 'runs'}: nothing to report")
     for p in pages:  # the tables, as `sleepbench tables` prints them; the pages' paths after
         md = p.with_suffix(".md")
         if md.is_file():
@@ -350,11 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = data.add_subparsers(dest="data_command", required=True)
 
     p = dsub.add_parser("fetch", help="download Sleep-EDF nights through MNE (verifies SHA-1)")
-    p.add_argument("--data-dir", type=Path, required=True)
+    _option(p, "--data-dir", required=True, help="folder the nights are written to")
     p.add_argument("--subjects", type=parse_ints, default=parse_ints("0-19"),
                    help="default 0-19 (Sleep-EDF-20)")
     p.add_argument("--nights", type=parse_ints, default=[1, 2])
-    p.add_argument("--study", choices=("cassette", "telemetry"), default="cassette")
+    _option(p, "--study")
     p.add_argument("--base-url", default=None, help="mirror of PhysioNet's sleep-edfx folder")
     p.set_defaults(func=cmd_fetch)
 
@@ -364,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = dsub.add_parser("info", help="epochs and stage counts per recording")
     _add_prep_args(p)
-    p.add_argument("--json", action="store_true", help="print a JSON list")
+    _option(p, "--json", help="print a JSON list")
     p.set_defaults(func=cmd_info)
 
     p = dsub.add_parser("surrogate", help="write a surrogate dataset in the Sleep-EDF format")
@@ -378,28 +414,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--telemetry-subjects", type=int, default=0,
                    help="also write both nights of telemetry subjects 0..N-1 in the ST layout")
     p.add_argument("--out", type=Path, default=DEFAULT_SURROGATE_DIR)
-    p.add_argument("--jobs", type=int, default=1)
+    _option(p, "--jobs", help="nights written in parallel")
     p.set_defaults(func=cmd_surrogate)
 
     p = dsub.add_parser("spectra", help="per-stage mean spectra: surrogate vs the real night (PNG)")
-    p.add_argument("--data-dir", type=Path, required=True, help="Sleep-EDF folder with SC4001E0")
+    _option(p, "--data-dir", required=True, help="Sleep-EDF folder with SC4001E0")
     p.add_argument("--surrogate", type=Path, required=True, help="surrogate folder")
     p.add_argument("--channels", default="EEG Fpz-Cz,EEG Pz-Oz,EOG horizontal")
     p.add_argument("--out", type=Path, default=Path("results/figures/surrogate-spectra.png"))
-    p.add_argument("--cache-dir", type=Path, default=None)
+    _option(p, "--cache-dir")
     p.set_defaults(func=cmd_spectra)
 
     p = sub.add_parser("run", help="run a suite, or models on a protocol (resumable)")
-    p.add_argument("--suite", help="suite name (benchmark/suites) or YAML path")
-    p.add_argument("--protocol", help="protocol name (benchmark/protocols)")
-    p.add_argument("--models", help="comma-separated entry names (see `sleepbench models`)")
+    _options(p, "--suite", "--protocol", "--models")
     p.add_argument("--seeds", help="e.g. 0,1,2 (default: the suite's, else 0)")
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
-                   help="results folder (default $SLEEPBENCH_RESULTS, else ./results)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="Sleep-EDF folder (Sleep-EDF protocols); surrogate protocols use it only if it "
-                        "holds a surrogate set, else generate theirs into the cache")
-    p.add_argument("--cache-dir", type=Path, default=None)
+    _option(p, "--results")
+    _option(p, "--data-dir", help="Sleep-EDF folder (Sleep-EDF protocols); surrogate protocols use it only "
+                                  "if it holds a surrogate set, else generate theirs into the cache")
+    _option(p, "--cache-dir")
     p.add_argument("--workers", type=int, default=max(1, os.cpu_count() or 1),
                    help="fold jobs in parallel (default: one per core)")
     p.add_argument("--threads", type=int, default=1,
@@ -416,20 +448,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
                    help="fp32 (default: full float32, for tables that are cited) or bf16 (bfloat16 "
                         "autocast: faster on a GPU; its records are another experiment)")
-    p.add_argument("--plan", action="store_true",
+    p.add_argument("--cost", action="store_true",
                    help="print the jobs and their projected wall time (a short calibration on this "
                         "machine) and exit without running them")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("tables", help="write tables and figures from the run records")
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
-                   help="results folder (default $SLEEPBENCH_RESULTS, else ./results)")
-    p.add_argument("--reference", default=None, help="model the others are compared with")
-    p.add_argument("--protocol", default=None, help="only this protocol's table")
-    p.add_argument("--models", default=None, help="comma-separated: only these models")
-    p.add_argument("--exclude", default=None, help="comma-separated: all models but these")
-    p.add_argument("--suite", default=None,
-                   help="a suite's protocol, models, reference, seeds and declared contrasts")
+    _options(p, "--results", "--reference")
+    _option(p, "--protocol", help="only this protocol's table")
+    _option(p, "--models", help="comma-separated: only these models")
+    _options(p, "--exclude", "--suite")
     p.set_defaults(func=cmd_tables)
 
     fin = sub.add_parser("fin", help="Feature Imitating Networks: pre-train, report imitation quality")
@@ -441,14 +469,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="0: the shipped FINs (rebuilt and compared); another seed: pre-trained into the cache")
     p.add_argument("--write", action="store_true",
                    help="replace the shipped FIN files and MANIFEST.json by the rebuilt ones")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="Sleep-EDF folder with SC4001E0: the equivalence check includes the real night")
-    p.add_argument("--cache-dir", type=Path, default=None)
+    _option(p, "--data-dir", help="Sleep-EDF folder with SC4001E0: the equivalence check includes the real night")
+    _option(p, "--cache-dir")
     p.set_defaults(func=cmd_fin_pretrain)
     p = fsub.add_parser("report", help="imitation R2/MAE on synthetic data and the real night")
-    p.add_argument("--data-dir", type=Path, default=None, help="Sleep-EDF folder with SC4001E0")
-    p.add_argument("--cache-dir", type=Path, default=None)
-    p.add_argument("--json", action="store_true")
+    _option(p, "--data-dir", help="Sleep-EDF folder with SC4001E0")
+    _options(p, "--cache-dir", "--json")
     p.set_defaults(func=cmd_fin_report)
 
     p = sub.add_parser("new-entry", help="write a ready-to-edit model entry and its test")
@@ -462,23 +488,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_new_entry)
 
     p = sub.add_parser("cite", help="print the BibTeX for a table: data, methods, statistics, sleepbench")
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
-                   help="results folder (default $SLEEPBENCH_RESULTS, else ./results)")
-    p.add_argument("--protocol", default=None, help="the table's protocol (needed when several)")
-    p.add_argument("--models", default=None, help="comma-separated entries instead of a table's")
+    _option(p, "--results")
+    _option(p, "--protocol", help="the table's protocol (needed when several)")
+    _option(p, "--models", help="comma-separated entries instead of a table's")
     p.add_argument("--all", action="store_true", help="every reference sleepbench knows (references.bib)")
     p.set_defaults(func=cmd_cite)
 
     p = sub.add_parser("report", help="one self-contained HTML page per protocol, plus tables, "
                                       "figures, LaTeX paper tables and BibTeX")
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
-                   help="results folder (default $SLEEPBENCH_RESULTS, else ./results)")
+    _option(p, "--results")
     p.add_argument("--out", type=Path, default=None, help="default <results>/tables")
-    p.add_argument("--protocol", default=None, help="only this protocol")
-    p.add_argument("--models", default=None, help="comma-separated: only these models")
-    p.add_argument("--exclude", default=None, help="comma-separated: all models but these")
-    p.add_argument("--suite", default=None, help="a suite's protocol, models, reference and contrasts")
-    p.add_argument("--reference", default=None, help="model the others are compared with")
+    _option(p, "--protocol", help="only this protocol")
+    _option(p, "--models", help="comma-separated: only these models")
+    _options(p, "--exclude", "--suite", "--reference")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("models", help="list registered model entries")
@@ -492,7 +514,7 @@ def main(argv=None) -> int:
                         format="sleepbench: %(message)s")
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError) as exc:  # user errors: one line, no traceback
+    except UserError as exc:  # what the user got wrong: one line; anything else is a bug: traceback
         print(f"sleepbench: error: {exc}", file=sys.stderr)
         return 2
 

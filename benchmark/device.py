@@ -30,6 +30,7 @@ import platform
 import re
 from contextlib import contextmanager
 from functools import lru_cache
+from sleepbench.errors import UserError
 
 _SPEC = re.compile(r"^(auto|cpu|cuda)(?::(\d+))?$")
 _CURRENT: contextvars.ContextVar[str] = contextvars.ContextVar("sleepbench_device", default="cpu")
@@ -47,7 +48,7 @@ def parse_device(spec: str) -> str:
     text = str(spec).strip().lower()
     m = _SPEC.match(text)
     if not m or (m.group(2) is not None and m.group(1) != "cuda"):
-        raise ValueError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N (N a GPU index)")
+        raise UserError(f"--device {spec!r}: expected auto, cpu, cuda or cuda:N (N a GPU index)")
     return text
 
 
@@ -72,11 +73,11 @@ def resolve_device(spec: str, n_gpus: int | None = None) -> str:
         return "cuda" if n > 0 else "cpu"
     if spec.startswith("cuda"):
         if n == 0:
-            raise ValueError(f"--device {spec}: no CUDA GPU is visible to torch here "
+            raise UserError(f"--device {spec}: no CUDA GPU is visible to torch here "
                              "(CPU-only torch build, no driver, or CUDA_VISIBLE_DEVICES empty); "
                              "use --device cpu or auto")
         if ":" in spec and int(spec.split(":")[1]) >= n:
-            raise ValueError(f"--device {spec}: only {n} GPU(s) visible (cuda:0..cuda:{n - 1})")
+            raise UserError(f"--device {spec}: only {n} GPU(s) visible (cuda:0..cuda:{n - 1})")
     return spec
 
 
@@ -133,7 +134,7 @@ def parse_precision(spec: str) -> str:
     """``fp32`` or ``bf16``; ``ValueError`` naming the value otherwise."""
     text = str(spec).strip().lower()
     if text not in PRECISIONS:
-        raise ValueError(f"--precision {spec!r}: expected one of {', '.join(PRECISIONS)}")
+        raise UserError(f"--precision {spec!r}: expected one of {', '.join(PRECISIONS)}")
     return text
 
 

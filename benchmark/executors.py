@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 from contextlib import AbstractContextManager
 from typing import Callable, Iterable, Iterator
+from sleepbench.errors import UserError
 
 _EXECUTORS: dict[str, type] = {}
 
@@ -158,5 +159,5 @@ def gpu_resources(executor_name: str, spec: str) -> dict | None:
 
 def make_executor(name: str, **options) -> Executor:
     if name not in _EXECUTORS:
-        raise ValueError(f"unknown executor {name!r}; available: {', '.join(sorted(_EXECUTORS))}")
+        raise UserError(f"unknown executor {name!r}; available: {', '.join(sorted(_EXECUTORS))}")
     return _EXECUTORS[name](**options)

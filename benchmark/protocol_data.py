@@ -13,6 +13,7 @@ from sleepbench.datasets.records import read_surrogate_manifest
 from sleepbench.datasets.sleep_edf import Recording, SleepEDF
 
 from .epochs import EpochSet
+from sleepbench.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def _open_cross_study(protocol: dict, data_dir: Path, cache_dir, n_jobs: int,
     test = open_study(spec["test_study"], [u - TEST_UNIT_OFFSET for u in subjects
                                            if u >= TEST_UNIT_OFFSET])
     if len({train.source == "surrogate", test.source == "surrogate"}) > 1:
-        raise ValueError(f"{data_dir}: protocol {protocol['name']!r} needs both studies from one "
+        raise UserError(f"{data_dir}: protocol {protocol['name']!r} needs both studies from one "
                          "kind of folder (real Sleep-EDF, or a surrogate with both layouts)")
     data = StudyUnion([train, test])
     data.prepare(progress=progress)
@@ -160,7 +161,7 @@ def open_protocol_data(protocol: dict, data_dir: Path | None = None, cache_dir: 
             data_dir = None
         data_dir = Path(data_dir) if data_dir else ensure_surrogate(spec["spec"], cache_dir, n_jobs)
     elif data_dir is None:
-        raise ValueError(f"protocol {protocol['name']!r} runs on Sleep-EDF: pass --data-dir "
+        raise UserError(f"protocol {protocol['name']!r} runs on Sleep-EDF: pass --data-dir "
                          "(fetch it with `sleepbench data fetch --data-dir DIR`)")
     if protocol["kind"] == "cross-study":
         return _open_cross_study(protocol, Path(data_dir), cache_dir, n_jobs, progress)
@@ -170,15 +171,15 @@ def open_protocol_data(protocol: dict, data_dir: Path | None = None, cache_dir: 
                   wake_margin_min=prep["wake_margin_min"], study=spec.get("study", "cassette"),
                   subjects=subjects, cache_dir=cache_dir, n_jobs=n_jobs)
     if spec["type"] == "surrogate" and ds.source != "surrogate":
-        raise ValueError(f"{data_dir}: protocol {protocol['name']!r} needs a surrogate folder")
+        raise UserError(f"{data_dir}: protocol {protocol['name']!r} needs a surrogate folder")
     if spec["type"] == "sleep-edf" and ds.source == "surrogate":
-        raise ValueError(f"{data_dir}: a surrogate folder cannot stand in for Sleep-EDF "
+        raise UserError(f"{data_dir}: a surrogate folder cannot stand in for Sleep-EDF "
                          f"(protocol {protocol['name']!r})")
     ds.prepare(progress=progress)
     units: dict[int, list[Recording]] = {}
     if within:
         if spec["recording"] not in {r.name for r in ds.records}:
-            raise ValueError(f"{data_dir}: recording {spec['recording']} not found or unusable")
+            raise UserError(f"{data_dir}: recording {spec['recording']} not found or unusable")
         for block in split_blocks(ds.load(spec["recording"]), protocol["n_blocks"]):
             units[block.subject] = [block]
     else:

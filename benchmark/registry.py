@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sleepbench.errors import UserError
 
 #: Packages searched for entries; SLEEPBENCH_PLUGINS adds files or folders (os.pathsep-separated).
 ENTRY_PACKAGES = ("sleepbench.baselines", "sleepbench.models")
@@ -123,7 +124,7 @@ def register(name: str, description: str | None = None):
         desc = doc if isinstance(doc, str) else (doc[0] if doc else "")
         old = _REGISTRY.get(name)
         if old is not None and old.cls.__qualname__ != cls.__qualname__:
-            raise ValueError(f"entry name {name!r} registered twice ({old.source} and {cls.__module__})")
+            raise UserError(f"entry name {name!r} registered twice ({old.source} and {cls.__module__})")
         cls.name = name
         _REGISTRY[name] = EntryInfo(name, cls, desc, getattr(cls, "kind", "classic"),
                                     inspect.getsourcefile(cls) or cls.__module__)
@@ -132,7 +133,7 @@ def register(name: str, description: str | None = None):
     return deco
 
 
-class PluginError(ValueError):
+class PluginError(UserError):
     """A ``SLEEPBENCH_PLUGINS`` item (or ``extra`` plugin) that cannot be loaded; says which and why."""
 
 
@@ -206,17 +207,35 @@ def discover(extra: list[str | Path] | None = None) -> dict[str, EntryInfo]:
 def get_entry(name: str) -> EntryInfo:
     entries = discover()
     if name not in entries:
-        raise ValueError(f"unknown model {name!r}; registered: {', '.join(entries)}")
+        raise UserError(f"unknown model {name!r}; registered: {', '.join(entries)}")
     return entries[name]
+
+
+#: Parameters that were renamed: old name -> new name. "epoch" means a 30-s window only; a pass
+#: over the training data is a "pass".
+RENAMED_PARAMETERS = {"max_epochs": "max_passes", "steps_per_epoch": "steps_per_pass",
+                      "bn_calibration_epochs": "precise_bn_epochs"}
+
+
+def renamed_parameters_error(params, where: str) -> str | None:
+    """The message naming the new names of renamed parameters in ``params``, or None."""
+    old = [k for k in params or {} if k in RENAMED_PARAMETERS]
+    if not old:
+        return None
+    return (f"{where}: parameter(s) renamed: "
+            + ", ".join(f"{k} is now {RENAMED_PARAMETERS[k]}" for k in old))
 
 
 def make_entry(name: str, seed: int, params: dict | None = None) -> Entry:
     """Instantiate entry ``name`` with ``seed`` and parameters (e.g. a suite's training budget)."""
     info = get_entry(name)
+    renamed = renamed_parameters_error(params, f"model {name!r}")
+    if renamed:
+        raise UserError(renamed)
     accepted = info.cls().get_params()
     unknown = set(params or {}) - set(accepted)
     if unknown:
-        raise ValueError(f"model {name!r} has no parameter(s) {sorted(unknown)}; it takes {sorted(accepted)}")
+        raise UserError(f"model {name!r} has no parameter(s) {sorted(unknown)}; it takes {sorted(accepted)}")
     return info.cls(seed=seed, **(params or {}))
 
 

@@ -246,7 +246,7 @@ def _fit_and_record(job, entry, protocol, data, roles, checksums, identity, chas
                      metrics={k: metrics["pooled"][k] for k in ("accuracy", "kappa", "macro_f1")})
 
 
-def plan(protocol: str, models: dict[str, dict], seeds: list[int], results_dir, data_dir=None,
+def list_jobs(protocol: str, models: dict[str, dict], seeds: list[int], results_dir, data_dir=None,
          cache_dir=None, threads: int | None = 1) -> list[Job]:
     """Every (model, seed, fold) job of a run, models outermost so tables fill model by model."""
     p = load_protocol(protocol)

@@ -27,7 +27,7 @@ from .registry import Entry
 class TrainRecipe:
     """Optimiser, schedule, early stopping and budget of one deep entry."""
 
-    max_epochs: int = 20          # passes over the training windows
+    max_passes: int = 20          # passes over the training windows
     batch_size: int = 64          # windows per batch
     seq_len: int = 1              # consecutive epochs per window
     lr: float = 1e-3
@@ -35,7 +35,7 @@ class TrainRecipe:
     patience: int = 4             # passes without a better validation macro-F1 before stopping
     class_weight: bool = True     # inverse-frequency cross-entropy weights (N1 is rare)
     max_train_seconds: float | None = None  # wall-clock budget; stops after the current pass
-    steps_per_epoch: int | None = None      # cap on batches per pass (CPU budget)
+    steps_per_pass: int | None = None      # cap on batches per pass (CPU budget)
     grad_clip: float = 1.0
     schedule: str = "cosine"      # "cosine" or "constant"
     gain_augment: float | None = None  # scale each training window by a log-uniform factor in [1/a, a]
@@ -51,7 +51,7 @@ def seed_everything(seed: int) -> None:
 
 def pass_steps(lengths, batch_size: int, seq_len: int, rule: str = "windows", cap: int | None = None) -> int:
     """Optimiser steps of one pass over recordings of ``lengths`` epochs, at most ``cap`` (a
-    recipe's ``steps_per_epoch``; None: no cap).
+    recipe's ``steps_per_pass``; None: no cap).
 
     ``rule="windows"`` (:func:`fit_module`): windows of ``seq_len`` epochs drawn from every
     recording, ``batch_size`` windows a step (a recording shorter than ``seq_len`` counted as one
@@ -200,10 +200,10 @@ class PassTracker:
 
     * With validation data: after each pass the validation macro-F1 is computed; the weights of the
       best pass are kept, and training stops after ``recipe.patience`` passes without a better one
-      (or after ``recipe.max_epochs`` passes).
+      (or after ``recipe.max_passes`` passes).
     * Without validation data (a fold whose validation subjects are all missing or unusable): there
       is nothing to select on, and stopping on the training loss would select on the data being
-      fitted. So early stopping is off: the model trains the full ``max_epochs`` passes and the
+      fitted. So early stopping is off: the model trains the full ``max_passes`` passes and the
       final weights are kept. The report says ``"validation": "none"`` so tables can flag it.
 
     ``recipe.max_train_seconds`` (None by default, and set by no suite) is an opt-in wall-clock
@@ -242,9 +242,9 @@ class PassTracker:
     def finish(self) -> dict:
         """Load the selected weights into the module; return the training report.
 
-        ``{"budget": {"max_epochs", "steps_per_epoch", "batch_size", "seq_len"}, "passes_run",
+        ``{"budget": {"max_passes", "steps_per_pass", "batch_size", "seq_len"}, "passes_run",
         "best_pass", "validation": "valid" | "none", "steps_run", "history": [{"pass", "loss",
-        "val_macro_f1"}, ...]}``. ``steps_per_epoch`` is the number of optimiser steps in one pass
+        "val_macro_f1"}, ...]}``. ``steps_per_pass`` is the number of optimiser steps in one pass
         as trained (it follows from the training set's size, the batch and the sequence length);
         passes are numbered from 1.
         """
@@ -252,7 +252,7 @@ class PassTracker:
             self.module.load_state_dict(self.best_state)
         self.best_state = None
         r = self.recipe
-        return {"budget": {"max_epochs": int(r.max_epochs), "steps_per_epoch": self.steps_per_pass,
+        return {"budget": {"max_passes": int(r.max_passes), "steps_per_pass": self.steps_per_pass,
                            "batch_size": int(r.batch_size), "seq_len": int(r.seq_len)},
                 "passes_run": len(self.history), "best_pass": int(self.best_pass),
                 "validation": "valid" if self.validation else "none",
@@ -266,7 +266,7 @@ def fit_module(module: torch.nn.Module, train: EpochSet, valid: EpochSet, recipe
 
     One pass draws every training window once (a random phase per recording, see :func:`windows`),
     so a pass shows the model every training epoch once, in ``ceil(n_windows / batch_size)``
-    steps; ``recipe.steps_per_epoch`` (None by default) can only cap that number.
+    steps; ``recipe.steps_per_pass`` (None by default) can only cap that number.
 
     ``resident``: whether the training and validation signals are copied to the module's device
     once (:class:`SignalSource`); None decides by :func:`keep_on_device`. Forward passes and the
@@ -282,9 +282,9 @@ def fit_module(module: torch.nn.Module, train: EpochSet, valid: EpochSet, recipe
     opt = opt_class(groups, lr=recipe.lr, weight_decay=recipe.weight_decay)
     n_windows = len(windows(train, recipe.seq_len, rng))
     steps = -(-n_windows // recipe.batch_size)
-    if recipe.steps_per_epoch:
-        steps = min(steps, recipe.steps_per_epoch)
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps * recipe.max_epochs))
+    if recipe.steps_per_pass:
+        steps = min(steps, recipe.steps_per_pass)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps * recipe.max_passes))
              if recipe.schedule == "cosine" else None)
     device = module_device(module)  # the caller placed the module (DeepEntry.fit: the job's device)
     loss_fn = torch.nn.CrossEntropyLoss(
@@ -295,7 +295,7 @@ def fit_module(module: torch.nn.Module, train: EpochSet, valid: EpochSet, recipe
         resident = keep_on_device(train.x.nbytes + valid.x.nbytes, device)
     source, valid_source = (SignalSource(s.x, device, resident) for s in (train, valid))
     tracker = PassTracker(module, recipe, steps_per_pass=steps, validation=len(valid) > 0)
-    for ep in range(recipe.max_epochs):
+    for ep in range(recipe.max_passes):
         module.train()
         starts = rng.permutation(windows(train, recipe.seq_len, rng))[: steps * recipe.batch_size]
         total = 0.0
@@ -330,7 +330,7 @@ class DeepEntry(Entry):
     """A deep entry: a ``torch.nn.Module`` plus a :class:`TrainRecipe`.
 
     Subclasses implement ``build_module(n_channels, n_samples)`` and take their hyper-parameters
-    (including recipe fields such as ``max_epochs``) in ``__init__``; :meth:`recipe` picks the
+    (including recipe fields such as ``max_passes``) in ``__init__``; :meth:`recipe` picks the
     recipe fields out of the entry's parameters.
     """
 
@@ -340,13 +340,13 @@ class DeepEntry(Entry):
     pass_steps_rule = "windows"
 
     def __init__(self, seed: int = 0, **recipe):
-        """Store ``seed`` and any :class:`TrainRecipe` field given (``max_epochs``, ``lr``, ...).
+        """Store ``seed`` and any :class:`TrainRecipe` field given (``max_passes``, ``lr``, ...).
 
         The way for a subclass to hand its recipe arguments on::
 
-            def __init__(self, n_filters=16, max_epochs=10, lr=1e-3, seed=0):
+            def __init__(self, n_filters=16, max_passes=10, lr=1e-3, seed=0):
                 self.n_filters = n_filters
-                super().__init__(seed=seed, max_epochs=max_epochs, lr=lr)
+                super().__init__(seed=seed, max_passes=max_passes, lr=lr)
 
         Every argument becomes an attribute of the same name (scikit-learn's ``get_params`` reads
         them back); list each one in the subclass's own signature, since that signature is what

@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
+from sleepbench.errors import UserError
 
 #: Name of the manifest a surrogate dataset folder carries (see :mod:`sleepbench.datasets.surrogate`).
 SURROGATE_MANIFEST = "SURROGATE.json"
@@ -100,7 +101,7 @@ def records_for(study: str) -> tuple[Record, ...]:
     """Record table of ``study``: ``"cassette"`` or ``"telemetry"``."""
     tables = {"cassette": sleep_cassette_records, "telemetry": sleep_telemetry_records}
     if study not in tables:
-        raise ValueError(f"unknown Sleep-EDF study {study!r}; choose from {sorted(tables)}")
+        raise UserError(f"unknown Sleep-EDF study {study!r}; choose from {sorted(tables)}")
     return tables[study]()
 
 
@@ -119,7 +120,7 @@ def surrogate_records(manifest: dict, study: str) -> list[Record]:
     sleep-telemetry layout (``study == "surrogate-ST"``) for ``"telemetry"``, the others (the
     sleep-cassette layout, ``"surrogate"``) for ``"cassette"``."""
     if study not in ("cassette", "telemetry"):
-        raise ValueError(f"unknown Sleep-EDF study {study!r}; choose from ['cassette', 'telemetry']")
+        raise UserError(f"unknown Sleep-EDF study {study!r}; choose from ['cassette', 'telemetry']")
     telemetry = study == "telemetry"
     return [r for r in manifest["records"] if (r.study == "surrogate-ST") == telemetry]
 

@@ -45,6 +45,7 @@ import numpy as np
 from .cache import atomic_write_bytes, cached_sha1, config_key, default_cache_dir, load_arrays, save_arrays
 from .records import (Inventory, Record, read_surrogate_manifest, records_for, surrogate_records,
                       take_inventory)
+from sleepbench.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ MAX_START_OFFSET_SEC = 60.0
 CHANNELS = ("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal")
 
 
-class RecordingError(Exception):
+class RecordingError(UserError):
     """A recording that cannot be used; the message names the file and the problem."""
 
 
@@ -81,7 +82,7 @@ class PrepConfig:
         object.__setattr__(self, "channels", tuple(self.channels))
         unknown = [c for c in self.channels if c not in CHANNELS]
         if unknown or not self.channels:
-            raise ValueError(f"channels {unknown or '[]'} not available; choose from {CHANNELS}")
+            raise UserError(f"channels {unknown or '[]'} not available; choose from {CHANNELS}")
 
 
 @dataclass
@@ -313,9 +314,9 @@ class SleepEDF:
         self.n_jobs = n_jobs
         self.verify = verify
         if not self.data_dir.is_dir():
-            raise FileNotFoundError(f"{self.data_dir}: data folder does not exist")
+            raise UserError(f"{self.data_dir}: data folder does not exist")
         if next(self.data_dir.rglob("*.edf"), None) is None:
-            raise FileNotFoundError(f"{self.data_dir}: no EDF files (expected Sleep-EDF *-PSG.edf "
+            raise UserError(f"{self.data_dir}: no EDF files (expected Sleep-EDF *-PSG.edf "
                                     "and *-Hypnogram.edf; fetch them with `sleepbench data fetch`)")
         manifest = read_surrogate_manifest(self.data_dir)
         self.source = "surrogate" if manifest else f"sleep-edf-{study}"

@@ -12,6 +12,7 @@ import numpy as np
 
 from .sleep_edf import SleepEDF
 from .spectra import plot_stage_spectra, spectral_distance, stage_mean_spectra
+from sleepbench.errors import UserError
 
 
 def write_spectra_report(real_dir: Path, surrogate_dir: Path, out: Path,
@@ -22,10 +23,10 @@ def write_spectra_report(real_dir: Path, surrogate_dir: Path, out: Path,
     channels = tuple(channels)
     real = SleepEDF(real_dir, channels=channels, subjects=[0], cache_dir=cache_dir)
     if "SC4001E0" not in {r.name for r in real.records}:
-        raise FileNotFoundError(f"{real_dir}: the real night SC4001E0 is not there (or is corrupt)")
+        raise UserError(f"{real_dir}: the real night SC4001E0 is not there (or is corrupt)")
     sur = SleepEDF(surrogate_dir, channels=channels, cache_dir=cache_dir)
     if sur.source != "surrogate":
-        raise ValueError(f"{surrogate_dir}: not a surrogate folder (no SURROGATE.json)")
+        raise UserError(f"{surrogate_dir}: not a surrogate folder (no SURROGATE.json)")
     real_rec = real.load("SC4001E0")
     sur_recs = [sur.load(r.name) for r in sur.records[:max_recordings]]
     out = Path(out)

@@ -25,6 +25,7 @@ from . import hypnogram_model as hm
 from .records import (Record, index_edf_files, sha1_of, sleep_cassette_records,
                       sleep_telemetry_records, write_surrogate_manifest)
 from .surrogate_signals import SubjectProfile, synthesize_night
+from sleepbench.errors import UserError
 
 #: Header fields of the real sleep-cassette PSG signals (SC4001E0-PSG.edf), in file order:
 #: label, rate (Hz), unit, physical range, digital range, transducer, prefiltering.
@@ -76,7 +77,7 @@ def file_names(subject: int, night: int) -> tuple[str, str]:
         if (rec.subject, rec.night) == (subject, night):
             return rec.psg, rec.hypnogram
     if not 0 <= subject <= 99:
-        raise ValueError(f"surrogate subject {subject} outside 0-99 (sleep-cassette naming)")
+        raise UserError(f"surrogate subject {subject} outside 0-99 (sleep-cassette naming)")
     return f"SC4{subject:02d}{night}E0-PSG.edf", f"SC4{subject:02d}{night}EC-Hypnogram.edf"
 
 
@@ -195,11 +196,11 @@ def generate(out_dir, spec: SurrogateSpec = SurrogateSpec(), n_jobs: int = 1,
     files_dir.mkdir(parents=True, exist_ok=True)
     real = index_edf_files(Path(spec.hypnogram_dir)) if spec.hypnogram_dir else {}
     if spec.hypnogram_dir and not any(n.endswith("-Hypnogram.edf") for n in real):
-        raise FileNotFoundError(f"{spec.hypnogram_dir}: no *-Hypnogram.edf files")
+        raise UserError(f"{spec.hypnogram_dir}: no *-Hypnogram.edf files")
     jobs = [(s, n) for s in range(spec.subjects) for n in range(1, spec.nights + 1)]
     st_jobs = [r for r in sleep_telemetry_records() if r.subject < spec.telemetry_subjects]
     if spec.telemetry_subjects > len({r.subject for r in sleep_telemetry_records()}):
-        raise ValueError(f"telemetry_subjects={spec.telemetry_subjects}: the telemetry study has 22")
+        raise UserError(f"telemetry_subjects={spec.telemetry_subjects}: the telemetry study has 22")
     if st_jobs:
         (out_dir / "sleep-telemetry").mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -72,9 +72,9 @@ class SmallCNN(DeepEntry):
         Dropout before the read-out.
     scale_uv : float
         Fixed input scale in µV (the harness feeds raw µV; see :class:`SmallCNNModule`).
-    max_epochs, batch_size, steps_per_epoch, lr, patience : training recipe
+    max_passes, batch_size, steps_per_pass, lr, patience : training recipe
         Fields of :class:`sleepbench.benchmark.training.TrainRecipe`, handed on to ``DeepEntry.__init__``;
-        a suite can override any of them (``models: {example-small-cnn: {max_epochs: 3}}``).
+        a suite can override any of them (``models: {example-small-cnn: {max_passes: 3}}``).
         ``seq_len`` stays 1: the module looks at one epoch.
     seed : int
         Fixes initialisation, batch order and dropout (deterministic on CPU).
@@ -84,15 +84,15 @@ class SmallCNN(DeepEntry):
     display_name = "Small CNN (example)"
 
     def __init__(self, filters: int = 16, dropout: float = 0.25, scale_uv: float = 50.0,
-                 max_epochs: int = 8, batch_size: int = 64, steps_per_epoch: int | None = 20,
+                 max_passes: int = 8, batch_size: int = 64, steps_per_pass: int | None = 20,
                  lr: float = 2e-3, patience: int = 3, seed: int = 0):
         # the model's own parameters: attributes named exactly as the arguments
         self.filters = filters
         self.dropout = dropout
         self.scale_uv = scale_uv
         # the training recipe's fields and the seed: DeepEntry stores them the same way
-        super().__init__(seed=seed, max_epochs=max_epochs, batch_size=batch_size,
-                         steps_per_epoch=steps_per_epoch, lr=lr, patience=patience)
+        super().__init__(seed=seed, max_passes=max_passes, batch_size=batch_size,
+                         steps_per_pass=steps_per_pass, lr=lr, patience=patience)
 
     def build_module(self, n_channels: int, n_samples: int) -> nn.Module:
         """The :class:`SmallCNNModule` for this input; 30-s epochs, so sfreq = n_samples / 30."""

@@ -278,16 +278,16 @@ class FINViViT(FINReportMixin, ViViT):
                  layout: str = "context",
                  seq_len: int = 10, attention: str = "factorised", d_model: int = 64, depth=(2, 1),
                  heads: int = 4, mlp_ratio: float = 2.0, tubelet=None, dropout: float = 0.1,
-                 pool: str = "mean", max_epochs: int = 25, batch_size: int = 16, lr: float = 2e-3,
+                 pool: str = "mean", max_passes: int = 25, batch_size: int = 16, lr: float = 2e-3,
                  weight_decay: float = 0.05, patience: int = 6, class_weight: bool = True,
-                 max_train_seconds: float | None = None, steps_per_epoch: int | None = 40,
+                 max_train_seconds: float | None = None, steps_per_pass: int | None = 40,
                  gain_augment: float | None = None):
         super().__init__(seed=seed, layout=layout, seq_len=seq_len, attention=attention,
                          d_model=d_model, depth=depth, heads=heads, mlp_ratio=mlp_ratio,
-                         tubelet=tubelet, dropout=dropout, pool=pool, max_epochs=max_epochs,
+                         tubelet=tubelet, dropout=dropout, pool=pool, max_passes=max_passes,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, patience=patience,
                          class_weight=class_weight, max_train_seconds=max_train_seconds,
-                         steps_per_epoch=steps_per_epoch, gain_augment=gain_augment)
+                         steps_per_pass=steps_per_pass, gain_augment=gain_augment)
         self.fins = fins
         self.pretrained = pretrained
         self.freeze = freeze

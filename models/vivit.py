@@ -449,7 +449,7 @@ class ViViT(_ViViTBase):
     Recipe (2 CPU cores; one quick-protocol fold, ~3,000 training epochs, in <= ~40 s): AdamW
     (lr 2e-3, weight decay 0.05), cosine decay over the run, batches of 16 windows (160 epochs: a
     quick fold has only ~300 windows, and larger batches leave too few steps),
-    at most ``steps_per_epoch`` = 40 batches per pass, ``max_epochs`` = 25 passes, early stopping on
+    at most ``steps_per_pass`` = 40 batches per pass, ``max_passes`` = 25 passes, early stopping on
     validation macro-F1 with ``patience`` = 6, no wall-clock budget by default (a budget in seconds
     would make reruns differ between machines; ``max_train_seconds`` sets one),
     inverse-frequency class weights. Raise the budget for Sleep-EDF-scale folds.
@@ -458,9 +458,9 @@ class ViViT(_ViViTBase):
     def __init__(self, seed: int = 0, layout: str = "context", seq_len: int = 10,
                  attention: str = "factorised", d_model: int = 64, depth=(2, 1), heads: int = 4,
                  mlp_ratio: float = 2.0, tubelet=None, dropout: float = 0.1, pool: str = "mean",
-                 max_epochs: int = 25, batch_size: int = 16, lr: float = 2e-3,
+                 max_passes: int = 25, batch_size: int = 16, lr: float = 2e-3,
                  weight_decay: float = 0.05, patience: int = 6, class_weight: bool = True,
-                 max_train_seconds: float | None = None, steps_per_epoch: int | None = 40,
+                 max_train_seconds: float | None = None, steps_per_pass: int | None = 40,
                  gain_augment: float | None = None):
         self.seed = seed
         self.layout = layout
@@ -473,14 +473,14 @@ class ViViT(_ViViTBase):
         self.tubelet = tubelet
         self.dropout = dropout
         self.pool = pool
-        self.max_epochs = max_epochs
+        self.max_passes = max_passes
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
         self.patience = patience
         self.class_weight = class_weight
         self.max_train_seconds = max_train_seconds
-        self.steps_per_epoch = steps_per_epoch
+        self.steps_per_pass = steps_per_pass
         self.gain_augment = gain_augment
 
 

@@ -158,14 +158,14 @@ class ViViTOrigin(DeepEntry):
     Module: :class:`ViViTOriginModule` (see the module docstring); ``truncate=True`` reproduces the
     origin's dropping of the last 4 windows. Recipe: the origin's Adamax (lr 1e-3, no weight decay,
     constant lr), batches of 32 epochs, plain cross-entropy (``class_weight=False``), at most
-    ``max_epochs`` = 15 passes; early stopping on validation macro-F1 (the harness's rule).
+    ``max_passes`` = 15 passes; early stopping on validation macro-F1 (the harness's rule).
     """
 
     def __init__(self, seed: int = 0, truncate: bool = False, d_model: int = 128, depth: int = 8,
                  heads: int = 8, mlp=(1024, 512, 128), tubelet=(8, 8, 8), dropout: float = 0.1,
-                 max_epochs: int = 15, batch_size: int = 32, lr: float = 1e-3,
+                 max_passes: int = 15, batch_size: int = 32, lr: float = 1e-3,
                  weight_decay: float = 0.0, patience: int = 4, class_weight: bool = False,
-                 schedule: str = "constant", steps_per_epoch: int | None = None,
+                 schedule: str = "constant", steps_per_pass: int | None = None,
                  max_train_seconds: float | None = None):
         self.seed = seed
         self.truncate = truncate
@@ -175,14 +175,14 @@ class ViViTOrigin(DeepEntry):
         self.mlp = mlp
         self.tubelet = tubelet
         self.dropout = dropout
-        self.max_epochs = max_epochs
+        self.max_passes = max_passes
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
         self.patience = patience
         self.class_weight = class_weight
         self.schedule = schedule
-        self.steps_per_epoch = steps_per_epoch
+        self.steps_per_pass = steps_per_pass
         self.max_train_seconds = max_train_seconds
 
     def build_trunk(self, n_channels: int, n_samples: int, extra_dim: int = 0) -> ViViTOriginModule:
@@ -213,15 +213,15 @@ class FINViViTOrigin(FINReportMixin, ViViTOrigin):
                  fin_config: dict | None = None, fin_lr_scale: float = 1.0,
                  fin_weight_decay: float | None = None, truncate: bool = False, d_model: int = 128,
                  depth: int = 8, heads: int = 8, mlp=(1024, 512, 128), tubelet=(8, 8, 8),
-                 dropout: float = 0.1, max_epochs: int = 15, batch_size: int = 32, lr: float = 1e-3,
+                 dropout: float = 0.1, max_passes: int = 15, batch_size: int = 32, lr: float = 1e-3,
                  weight_decay: float = 0.0, patience: int = 4, class_weight: bool = False,
-                 schedule: str = "constant", steps_per_epoch: int | None = None,
+                 schedule: str = "constant", steps_per_pass: int | None = None,
                  max_train_seconds: float | None = None):
         super().__init__(seed=seed, truncate=truncate, d_model=d_model, depth=depth, heads=heads,
-                         mlp=mlp, tubelet=tubelet, dropout=dropout, max_epochs=max_epochs,
+                         mlp=mlp, tubelet=tubelet, dropout=dropout, max_passes=max_passes,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, patience=patience,
                          class_weight=class_weight, schedule=schedule,
-                         steps_per_epoch=steps_per_epoch, max_train_seconds=max_train_seconds)
+                         steps_per_pass=steps_per_pass, max_train_seconds=max_train_seconds)
         self.fins = fins
         self.pretrained = pretrained
         self.fin_config = fin_config

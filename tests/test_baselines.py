@@ -114,8 +114,8 @@ def test_tinysleepnet_defaults_follow_the_paper():
     assert p["lr"] == 1e-4 and p["seq_len"] == 20 and p["batch_size"] == 15
     assert tuple(p["class_weights"]) == (1.0, 1.5, 1.0, 1.0, 1.0)
     assert p["augment_shift"] == 0.1 and p["augment_skip"] == 5
-    assert p["max_train_seconds"] is None and p["steps_per_epoch"] is None
-    assert p["max_epochs"] == 200 and p["patience"] == 50  # the authors' config
+    assert p["max_train_seconds"] is None and p["steps_per_pass"] is None
+    assert p["max_passes"] == 200 and p["patience"] == 50  # the authors' config
 
 
 def test_tinysleepnet_state_is_carried_across_a_night():
@@ -160,8 +160,8 @@ def test_tinysleepnet_signal_shift_moves_the_whole_night():
 
 def test_tinysleepnet_is_deterministic(syn):
     train, valid, test = syn
-    params = dict(seed=0, max_epochs=2, steps_per_epoch=2, batch_size=4, seq_len=10,
-                  bn_calibration_epochs=64)
+    params = dict(seed=0, max_passes=2, steps_per_pass=2, batch_size=4, seq_len=10,
+                  precise_bn_epochs=64)
     runs = [make("tinysleepnet", **params).fit(train, valid).predict_proba(test) for _ in range(2)]
     check_proba(runs[0], len(test))
     assert np.array_equal(runs[0], runs[1])
@@ -173,12 +173,12 @@ def test_tinysleepnet_pass_covers_every_night_statefully():
     train = EpochSet([synthetic_recording(n, seed=10 + i) for i, n in enumerate((50, 30, 45))],
                      SFREQ, ("EEG Fpz-Cz",))
     valid = synthetic_set(1, 30, seed=2)
-    m = make("tinysleepnet", seed=0, max_epochs=2, patience=5, batch_size=2, seq_len=10,
-             augment_skip=1, augment_shift=0.0, bn_calibration_epochs=0).fit(train, valid)
+    m = make("tinysleepnet", seed=0, max_passes=2, patience=5, batch_size=2, seq_len=10,
+             augment_skip=1, augment_shift=0.0, precise_bn_epochs=0).fit(train, valid)
     training = m.report(valid)["training"]
     # batches {2 nights} + {1 night}; sizes depend on the shuffle, but without augmentation the
     # step count is sum of ceil(longest/10) over the two batches: 5+3, 5+5 or 5+4 steps
-    assert training["budget"] == {"max_epochs": 2, "steps_per_epoch": 5 + 5, "batch_size": 2,
+    assert training["budget"] == {"max_passes": 2, "steps_per_pass": 5 + 5, "batch_size": 2,
                                   "seq_len": 10}
     assert training["passes_run"] == 2 and training["validation"] == "valid"
     assert 2 * 8 <= training["steps_run"] <= 2 * 10
@@ -186,10 +186,10 @@ def test_tinysleepnet_pass_covers_every_night_statefully():
 
 def test_tinysleepnet_learns():
     train, valid, test = synthetic_set(4, 150, seed=11), synthetic_set(1, 120, seed=2), synthetic_set(2, 120, seed=3)
-    m = make("tinysleepnet", seed=0, max_epochs=6, batch_size=4, seq_len=10, lr=1e-3,
+    m = make("tinysleepnet", seed=0, max_passes=6, batch_size=4, seq_len=10, lr=1e-3,
              patience=10).fit(train, valid)
     assert m.n_params() > 1_000_000
-    assert m.module_.calibration is None and not m.module_.training
+    assert m.module_.bn_sample is None and not m.module_.training
     losses = [h["loss"] for h in m.training_["history"]]
     assert losses[-1] < losses[0]
     assert macro_f1(test.y, m.predict(test)) > 0.5

@@ -64,11 +64,11 @@ class _TinyDeep:
                 return self.linear(torch.log(x.var(dim=-1) + 1.0))
 
         class TinyDeep(DeepEntry):
-            def __init__(self, seed=0, max_epochs=6, batch_size=8, seq_len=4, patience=2, lr=5e-2,
-                         steps_per_epoch=None):
-                super().__init__(seed=seed, max_epochs=max_epochs, batch_size=batch_size,
+            def __init__(self, seed=0, max_passes=6, batch_size=8, seq_len=4, patience=2, lr=5e-2,
+                         steps_per_pass=None):
+                super().__init__(seed=seed, max_passes=max_passes, batch_size=batch_size,
                                  seq_len=seq_len, patience=patience, lr=lr,
-                                 steps_per_epoch=steps_per_epoch)
+                                 steps_per_pass=steps_per_pass)
 
             def build_module(self, n_channels, n_samples):
                 return Module(n_channels)
@@ -76,12 +76,12 @@ class _TinyDeep:
         return TinyDeep(**params)
 
 
-def _check_training_report(training, max_epochs, batch_size, seq_len):
+def _check_training_report(training, max_passes, batch_size, seq_len):
     assert set(training) >= {"budget", "passes_run", "best_pass", "validation", "history", "steps_run"}
-    assert training["budget"]["max_epochs"] == max_epochs
+    assert training["budget"]["max_passes"] == max_passes
     assert training["budget"]["batch_size"] == batch_size and training["budget"]["seq_len"] == seq_len
-    assert training["budget"]["steps_per_epoch"] >= 1
-    assert 1 <= training["passes_run"] <= max_epochs == training["budget"]["max_epochs"]
+    assert training["budget"]["steps_per_pass"] >= 1
+    assert 1 <= training["passes_run"] <= max_passes == training["budget"]["max_passes"]
     assert 1 <= training["best_pass"] <= training["passes_run"]
     assert [h["pass"] for h in training["history"]] == list(range(1, training["passes_run"] + 1))
     assert all(np.isfinite(h["loss"]) for h in training["history"])
@@ -92,7 +92,7 @@ def test_report_has_budget_history_and_best_pass():
     from tests.synthetic import synthetic_set
 
     train, valid, test = synthetic_set(3, 60, seed=1), synthetic_set(1, 60, seed=2), synthetic_set(1, 40, seed=3)
-    entry = _TinyDeep.make(max_epochs=6, patience=2).fit(train, valid)
+    entry = _TinyDeep.make(max_passes=6, patience=2).fit(train, valid)
     entry.predict_proba(test)
     training = entry.report(test)["training"]
     _check_training_report(training, 6, 8, 4)
@@ -104,8 +104,8 @@ def test_report_has_budget_history_and_best_pass():
     # early stopping: training ran until ``patience`` passes brought nothing better, or to the end
     assert (training["passes_run"] == 6 or training["passes_run"] - training["best_pass"] == 2)
     # one pass shows every training epoch once: ceil(windows / batch) steps, windows = epochs / seq_len
-    assert training["budget"]["steps_per_epoch"] == -(-(3 * (60 // 4)) // 8)
-    assert training["steps_run"] == sum(1 for _ in training["history"]) * training["budget"]["steps_per_epoch"]
+    assert training["budget"]["steps_per_pass"] == -(-(3 * (60 // 4)) // 8)
+    assert training["steps_run"] == sum(1 for _ in training["history"]) * training["budget"]["steps_per_pass"]
 
 
 def test_no_validation_data_trains_the_full_budget_without_early_stopping():
@@ -115,7 +115,7 @@ def test_no_validation_data_trains_the_full_budget_without_early_stopping():
 
     train, test = synthetic_set(3, 60, seed=1), synthetic_set(1, 40, seed=3)
     empty = EpochSet([], train.sfreq, train.channels)
-    entry = _TinyDeep.make(max_epochs=5, patience=1).fit(train, empty)
+    entry = _TinyDeep.make(max_passes=5, patience=1).fit(train, empty)
     training = entry.report(test)["training"]
     _check_training_report(training, 5, 8, 4)
     assert training["validation"] == "none"
@@ -140,8 +140,22 @@ def test_suite_states_one_budget_rule_for_every_deep_entry(suite):
         if entries[model].kind != "deep":
             continue
         recipe = make_entry(model, 0, params).recipe()
-        assert recipe.steps_per_epoch is None, f"{suite}: {model} caps steps per pass"
+        assert recipe.steps_per_pass is None, f"{suite}: {model} caps steps per pass"
         assert recipe.max_train_seconds is None
-        budgets[model] = (recipe.max_epochs, recipe.patience)
+        budgets[model] = (recipe.max_passes, recipe.patience)
     assert "tinysleepnet" in budgets and "vivit" in budgets
     assert len(set(budgets.values())) == 1, f"{suite}: budgets differ between deep entries: {budgets}"
+
+
+def test_a_renamed_budget_key_is_an_error_naming_the_new_one(tmp_path):
+    """"epoch" means a 30-s window only: a suite or a parameter that still says max_epochs or
+    steps_per_epoch is refused with the new name, never silently ignored."""
+    from sleepbench.benchmark.registry import make_entry
+
+    suite = tmp_path / "old.yaml"
+    suite.write_text("protocol: quick\nseeds: [0]\nmodels:\n  tinysleepnet: {max_epochs: 3, steps_per_epoch: 2}\n")
+    with pytest.raises(ValueError, match=r"old.yaml: model 'tinysleepnet': .*max_epochs is now max_passes, "
+                                         r"steps_per_epoch is now steps_per_pass"):
+        load_suite(str(suite))
+    with pytest.raises(ValueError, match="max_epochs is now max_passes"):
+        make_entry("vivit", 0, {"max_epochs": 1})

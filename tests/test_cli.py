@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from sleepbench.benchmark.cli import main, parse_ints
 
 
@@ -38,3 +40,42 @@ def test_user_errors_are_one_line(tmp_path, capsys):
 def test_info_on_a_folder_without_recordings_fails(tmp_path, capsys):
     assert main(["data", "info", "--data-dir", str(tmp_path), "--cache-dir", str(tmp_path)]) == 2
     assert "no EDF files" in capsys.readouterr().err
+
+
+def test_a_user_error_is_one_line_and_exit_2_anything_else_keeps_its_traceback(monkeypatch, capsys):
+    import sleepbench.benchmark.cli as cli
+    from sleepbench.errors import UserError
+
+    def wrong_input(args):
+        raise UserError("suite.yaml: no such model 'x'")
+
+    def bug(args):
+        raise ValueError("an internal invariant broke")  # not a UserError: a bug
+
+    monkeypatch.setattr(cli, "cmd_models", wrong_input)
+    assert cli.main(["models"]) == 2
+    assert capsys.readouterr().err == "sleepbench: error: suite.yaml: no such model 'x'\n"
+    monkeypatch.setattr(cli, "cmd_models", bug)
+    with pytest.raises(ValueError, match="internal invariant"):
+        cli.main(["models"])
+
+
+def test_shared_options_are_defined_once():
+    """Every command that takes --results (or --cache-dir, --models, ...) gets the same definition."""
+    import argparse
+
+    import sleepbench.benchmark.cli as cli
+
+    seen: dict[str, set] = {}
+
+    def walk(parser):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    walk(sub)
+            elif action.option_strings and action.option_strings[-1] in ("--results", "--cache-dir"):
+                seen.setdefault(action.option_strings[-1], set()).add((action.type, action.help))
+
+    walk(cli.build_parser())
+    assert set(seen) == {"--results", "--cache-dir"}
+    assert all(len(v) == 1 for v in seen.values()), seen

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sleepbench.benchmark.runner import plan, run
+from sleepbench.benchmark.runner import list_jobs, run
 
 distributed = pytest.importorskip("distributed", reason="the 'cluster' extra (dask[distributed]) is not installed")
 
@@ -26,13 +26,13 @@ def _records(results):
 
 
 def test_dask_cluster_records_equal_a_local_run(quick_cache, tmp_path):
-    local = _records(run(plan("quick", MODELS, [0], tmp_path / "local", cache_dir=quick_cache),
+    local = _records(run(list_jobs("quick", MODELS, [0], tmp_path / "local", cache_dir=quick_cache),
                          progress=False))
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
         address = cluster.scheduler_address
         assert address.startswith("tcp://127.0.0.1:")
-        jobs = plan("quick", MODELS, [0], tmp_path / "dask", cache_dir=quick_cache)
+        jobs = list_jobs("quick", MODELS, [0], tmp_path / "dask", cache_dir=quick_cache)
         remote = _records(run(jobs, executor="dask", address=address, progress=False))
         # a rerun through the cluster finds every record and skips it
         again = run(jobs, executor="dask", address=address, progress=False)

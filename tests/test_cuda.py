@@ -28,7 +28,7 @@ import torch
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 #: a small but real training run: vivit at a reduced width, a few optimiser steps
-PARAMS = {"max_epochs": 2, "steps_per_epoch": 4, "batch_size": 4, "d_model": 32}
+PARAMS = {"max_passes": 2, "steps_per_pass": 4, "batch_size": 4, "d_model": 32}
 
 
 def _sets():
@@ -82,9 +82,9 @@ def test_two_cuda_runs_with_one_seed_agree():
 def test_a_cuda_job_records_its_gpu(quick_cache, tmp_path):
     from dataclasses import replace
 
-    from sleepbench.benchmark.runner import plan, run_job
+    from sleepbench.benchmark.runner import list_jobs, run_job
 
-    job = replace(plan("quick", {"vivit": PARAMS}, [0], tmp_path, cache_dir=quick_cache)[0],
+    job = replace(list_jobs("quick", {"vivit": PARAMS}, [0], tmp_path, cache_dir=quick_cache)[0],
                   device="cuda:0")
     result = run_job(job)
     assert result.status == "done", result.error
@@ -99,7 +99,7 @@ def test_bf16_training_on_cuda_learns():
 
     train, valid, test = _sets()
     with use_device("cuda:0"), use_precision("bf16"):
-        entry = make_entry("vivit", 5, {**PARAMS, "max_epochs": 3, "steps_per_epoch": None}).fit(train, valid)
+        entry = make_entry("vivit", 5, {**PARAMS, "max_passes": 3, "steps_per_pass": None}).fit(train, valid)
         proba = entry.predict_proba(test)
     assert np.isfinite(proba).all() and proba.dtype == np.float32
     history = entry.training_["history"]
@@ -117,7 +117,7 @@ def test_resident_signals_train_like_copied_batches_on_cuda():
         with use_device("cuda:0"):
             torch.manual_seed(0)
             module = make_entry("vivit", 5, PARAMS).build_module(1, 3000).to("cuda:0")
-            fit_module(module, train, valid, TrainRecipe(max_epochs=2, batch_size=4), seed=5,
+            fit_module(module, train, valid, TrainRecipe(max_passes=2, batch_size=4), seed=5,
                        resident=resident)
             out.append(predict_module(module, test, 1, source=SignalSource(test.x, torch.device("cuda:0"), resident)))
     assert np.abs(out[0] - out[1]).max() < 1e-5

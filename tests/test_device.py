@@ -78,7 +78,7 @@ def test_a_deep_entry_gives_the_same_bytes_inside_and_outside_a_cpu_device_conte
     from tests.synthetic import synthetic_set
 
     train, valid, test = (synthetic_set(n, 40, seed=s) for n, s in ((2, 1), (1, 2), (1, 3)))
-    params = {"max_epochs": 1, "steps_per_epoch": 2, "batch_size": 4, "d_model": 16}
+    params = {"max_passes": 1, "steps_per_pass": 2, "batch_size": 4, "d_model": 16}
     a = make_entry("vivit", 3, params).fit(train, valid).predict_proba(test)
     with use_device("cpu"):
         entry = make_entry("vivit", 3, params).fit(train, valid)
@@ -90,9 +90,9 @@ def test_a_deep_entry_gives_the_same_bytes_inside_and_outside_a_cpu_device_conte
 def test_the_record_carries_the_device(toy_plugin, quick_cache, tmp_path):
     from dataclasses import replace
 
-    from sleepbench.benchmark.runner import plan, run_job
+    from sleepbench.benchmark.runner import list_jobs, run_job
 
-    job = replace(plan("quick", {"toy-prior": {}}, [0], tmp_path, cache_dir=quick_cache)[0],
+    job = replace(list_jobs("quick", {"toy-prior": {}}, [0], tmp_path, cache_dir=quick_cache)[0],
                   device="auto")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(torch.cuda, "is_available", lambda: False)  # auto -> cpu on any machine
@@ -116,7 +116,7 @@ def test_cli_says_when_cuda_is_asked_on_a_machine_without_it(capsys, tmp_path):
     from sleepbench.benchmark.cli import main
 
     assert main(["run", "--protocol", "quick", "--models", "majority", "--device", "cuda",
-                 "--results", str(tmp_path), "--plan"]) == 2
+                 "--results", str(tmp_path), "--cost"]) == 2
     assert "no CUDA GPU is visible" in capsys.readouterr().err
 
 

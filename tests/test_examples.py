@@ -62,10 +62,10 @@ def test_classic_example_fits_and_beats_chance(data):
 def test_deep_example_fits_deterministically(data):
     train, valid, test = data
     discover([SMALL_CNN])
-    params = {"max_epochs": 3, "steps_per_epoch": 10}
+    params = {"max_passes": 3, "steps_per_pass": 10}
     entry = make_entry("example-small-cnn", 0, params)
-    assert entry.max_epochs == 3 and entry.filters == 16  # attributes named as the arguments
-    assert entry.recipe().max_epochs == 3 and entry.recipe().seq_len == 1
+    assert entry.max_passes == 3 and entry.filters == 16  # attributes named as the arguments
+    assert entry.recipe().max_passes == 3 and entry.recipe().seq_len == 1
     p1 = entry.fit(train, valid).predict_proba(test)
     p2 = make_entry("example-small-cnn", 0, params).fit(train, valid).predict_proba(test)
     np.testing.assert_array_equal(p1, p2)  # a seed fixes everything on CPU
@@ -78,11 +78,11 @@ def test_deep_entry_init_takes_recipe_fields_and_names_unknown_ones():
     class Fixed(DeepEntry):
         def __init__(self, width=4, seed=0):
             self.width = width
-            super().__init__(seed=seed, max_epochs=2, lr=0.1)  # fixed here, not parameters
+            super().__init__(seed=seed, max_passes=2, lr=0.1)  # fixed here, not parameters
 
     e = Fixed(seed=5)
-    assert (e.seed, e.max_epochs, e.lr) == (5, 2, 0.1)
-    assert e.recipe().max_epochs == 2 and e.recipe().lr == 0.1  # not TrainRecipe's defaults
+    assert (e.seed, e.max_passes, e.lr) == (5, 2, 0.1)
+    assert e.recipe().max_passes == 2 and e.recipe().lr == 0.1  # not TrainRecipe's defaults
     assert e.recipe().batch_size == TrainRecipe().batch_size
 
     class Wrong(DeepEntry):
@@ -150,9 +150,9 @@ def test_new_entry_writes_a_working_entry_and_test(tmp_path, kind, capsys):
 
 
 def test_failed_job_names_a_log_with_the_full_traceback(toy_plugin, quick_cache, tmp_path):
-    from sleepbench.benchmark.runner import failure_log_path, plan, run
+    from sleepbench.benchmark.runner import failure_log_path, list_jobs, run
 
-    jobs = plan("quick", {"toy-broken": {}}, [0], tmp_path / "results", cache_dir=quick_cache)
+    jobs = list_jobs("quick", {"toy-broken": {}}, [0], tmp_path / "results", cache_dir=quick_cache)
     results = run(jobs, workers=1, progress=False)
     failed = [r for r in results if r.status == "failed"]
     assert len(failed) == 1

@@ -14,7 +14,7 @@ from tests.synthetic import synthetic_set
 
 #: A few-second FIN pre-training shared by these tests (cached in a per-session folder).
 SMALL = dict(n_train=1200, n_valid=200, epochs=2, batch_size=64)
-RECIPE = dict(max_epochs=2, steps_per_epoch=4, max_train_seconds=None, batch_size=8)
+RECIPE = dict(max_passes=2, steps_per_pass=4, max_train_seconds=None, batch_size=8)
 ENTRIES = ("fin-vivit", "fin-vivit-entropy", "fin-vivit-bandpower", "fin-vivit-frozen",
            "fin-vivit-random", "fin-vivit-embed", "vivit-oracle")
 
@@ -121,7 +121,7 @@ def test_fin_parameter_groups():
 
 def test_parameter_counts(syn):
     train, valid, _ = syn
-    rec = dict(max_epochs=1, steps_per_epoch=1)
+    rec = dict(max_passes=1, steps_per_pass=1)
     tuned = entry("fin-vivit", **rec).fit(train, valid)
     frozen = entry("fin-vivit-frozen", **rec).fit(train, valid)
     oracle = entry("vivit-oracle", **rec).fit(train, valid)

@@ -22,7 +22,7 @@ from sleepbench.benchmark.runner import _limited_threads
 from sleepbench.benchmark.training import SignalSource, TrainRecipe, fit_module, keep_on_device, predict_module, windows
 from tests.synthetic import macro_f1, synthetic_set
 
-SMALL = {"max_epochs": 3, "batch_size": 8, "d_model": 32}
+SMALL = {"max_passes": 3, "batch_size": 8, "d_model": 32}
 
 
 def _sets():
@@ -73,7 +73,7 @@ def _train_digest(resident: bool) -> str:
     torch.manual_seed(0)
     entry = make_entry("vivit", 0, SMALL)
     module = entry.build_module(1, 3000)
-    recipe = TrainRecipe(max_epochs=2, batch_size=8, seq_len=entry.recipe().seq_len)
+    recipe = TrainRecipe(max_passes=2, batch_size=8, seq_len=entry.recipe().seq_len)
     with _limited_threads(1):
         fit_module(module, train, valid, recipe, seed=0, resident=resident)
         proba = predict_module(module, test, recipe.seq_len,
@@ -89,10 +89,10 @@ def test_a_bf16_record_is_another_experiment(quick_cache, tmp_path):
     from dataclasses import replace
 
     from sleepbench.benchmark.reporting.records import MixedRecordsError, check_model_consistent, load_records
-    from sleepbench.benchmark.runner import conflict, plan, run_job
+    from sleepbench.benchmark.runner import conflict, list_jobs, run_job
 
-    params = {"max_epochs": 1, "steps_per_epoch": 2, "batch_size": 4}
-    job = plan("quick", {"vivit": params}, [0], tmp_path, cache_dir=quick_cache)[0]
+    params = {"max_passes": 1, "steps_per_pass": 2, "batch_size": 4}
+    job = list_jobs("quick", {"vivit": params}, [0], tmp_path, cache_dir=quick_cache)[0]
     assert run_job(job).status == "done"
     bf16 = replace(job, precision="bf16")
     assert "precision: fp32 (record) -> bf16 (now)" in conflict(bf16)

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
-from sleepbench.benchmark.runner import plan, run
+from sleepbench.benchmark.runner import list_jobs, run
 
 from .conftest import REPO
 
 
 def _run(results, cache, models, seeds=(0,), **kw):
     models = models if isinstance(models, dict) else {m: {} for m in models}
-    jobs = plan("quick", models, list(seeds), results, cache_dir=cache)
+    jobs = list_jobs("quick", models, list(seeds), results, cache_dir=cache)
     return run(jobs, progress=False, **kw)
 
 

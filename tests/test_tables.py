@@ -356,7 +356,7 @@ def test_dirty_commit_is_flagged_in_the_header(tmp_path):
 # --- budgets, learning curves, provenance, params, imitation (issue 11 items 3-5, 16 items 2, 6) ---
 
 def _training(passes, best, val=True):
-    return {"training": {"budget": {"max_epochs": 10, "steps_per_epoch": 20, "batch_size": 16, "seq_len": 1},
+    return {"training": {"budget": {"max_passes": 10, "steps_per_pass": 20, "batch_size": 16, "seq_len": 1},
                          "passes_run": passes, "best_pass": best, "validation": "valid" if val else "none",
                          "steps_run": 20 * passes,
                          "history": [{"pass": i + 1, "loss": 1.0 / (i + 1),
@@ -560,11 +560,11 @@ def test_a_suite_table_refuses_records_made_with_other_suite_settings(tmp_path, 
     from sleepbench.benchmark.cli import main
 
     root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,),
-                        params={"max_epochs": 3})
-    suite = _suite(tmp_path, SUITE.replace("  vivit: {}", "  vivit: {max_epochs: 10}"))
+                        params={"max_passes": 3})
+    suite = _suite(tmp_path, SUITE.replace("  vivit: {}", "  vivit: {max_passes: 10}"))
     assert main(["tables", "--results", str(root), "--suite", str(suite)]) == 2
     err = capsys.readouterr().err
-    assert "vivit: max_epochs = 3 in" in err and "the suite sets 10" in err
+    assert "vivit: max_passes = 3 in" in err and "the suite sets 10" in err
     assert main(["tables", "--results", str(root), "--suite", str(suite), "--exclude", "vivit"]) == 0
 
 

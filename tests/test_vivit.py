@@ -116,8 +116,8 @@ def test_registered_with_recipe_parameters():
     assert entries["vivit"].kind == "deep"
     params = ViViT().get_params()
     for key in ("seed", "layout", "seq_len", "attention", "d_model", "depth", "heads", "tubelet",
-                "dropout", "max_epochs", "batch_size", "lr", "weight_decay", "patience",
-                "class_weight", "max_train_seconds", "steps_per_epoch"):
+                "dropout", "max_passes", "batch_size", "lr", "weight_decay", "patience",
+                "class_weight", "max_train_seconds", "steps_per_pass"):
         assert key in params
     assert ViViT().recipe().seq_len == ViViT().seq_len > 1
     assert ViViTSeed().recipe().seq_len == 1 and ViViTSeed().layout == "seed"
@@ -139,14 +139,14 @@ def syn():
     return synthetic_set(3, 120, seed=1), synthetic_set(1, 120, seed=2), synthetic_set(2, 120, seed=3)
 
 
-QUICK = dict(max_epochs=3, steps_per_epoch=6, max_train_seconds=None)
+QUICK = dict(max_passes=3, steps_per_pass=6, max_train_seconds=None)
 
 
 @pytest.mark.parametrize("name", ["vivit", "vivit-seed"])
 def test_fit_is_deterministic(syn, name):
     train, valid, test = syn
-    a = make_entry(name, seed=3, params=dict(QUICK, max_epochs=2)).fit(train, valid).predict_proba(test)
-    b = make_entry(name, seed=3, params=dict(QUICK, max_epochs=2)).fit(train, valid).predict_proba(test)
+    a = make_entry(name, seed=3, params=dict(QUICK, max_passes=2)).fit(train, valid).predict_proba(test)
+    b = make_entry(name, seed=3, params=dict(QUICK, max_passes=2)).fit(train, valid).predict_proba(test)
     assert a.shape == (len(test), 5)
     np.testing.assert_allclose(a.sum(1), 1.0, atol=1e-5)
     assert np.array_equal(a, b)
@@ -164,7 +164,7 @@ def test_short_fit_beats_chance_on_synthetic(syn, name, params):
 
 def test_multichannel_fit(syn):
     train, valid, test = (synthetic_set(2, 60, seed=s, n_channels=2) for s in (4, 5, 6))
-    entry = make_entry("vivit", seed=0, params=dict(QUICK, max_epochs=1)).fit(train, valid)
+    entry = make_entry("vivit", seed=0, params=dict(QUICK, max_passes=1)).fit(train, valid)
     assert entry.predict_proba(test).shape == (len(test), 5)
 
 
@@ -178,7 +178,7 @@ def test_short_fit_beats_chance_on_surrogate(small_surrogate, tmp_path, name, ba
     train = EpochSet([recs[0, 1], recs[0, 2], recs[1, 1]], SFREQ, ("EEG Fpz-Cz",))
     valid = EpochSet([recs[1, 2]], SFREQ, ("EEG Fpz-Cz",))
     test = EpochSet([recs[2, 1], recs[2, 2]], SFREQ, ("EEG Fpz-Cz",))
-    entry = make_entry(name, seed=0, params=dict(max_epochs=8, max_train_seconds=None,
+    entry = make_entry(name, seed=0, params=dict(max_passes=8, max_train_seconds=None,
                                                     batch_size=batch_size)).fit(train, valid)
     pred = entry.predict(test)
     f1, acc = macro_f1(test.y, pred), float(np.mean(pred == test.y))
@@ -196,7 +196,7 @@ def test_input_scaling_is_fitted_on_the_training_data_only(name):
 
     train, valid = synthetic_set(2, 40, seed=1), synthetic_set(1, 20, seed=2)
     test = synthetic_set(1, 20, seed=3)
-    recipe = dict(max_epochs=1, steps_per_epoch=1)
+    recipe = dict(max_passes=1, steps_per_pass=1)
     a = make_entry(name, seed=0, params=recipe).fit(train, valid)
     a.predict_proba(test)
     scaling = dict(a.input_scaling_)

@@ -16,7 +16,7 @@ from sleepbench.models.vivit_origin import ViViTOriginModule
 from tests.synthetic import synthetic_set
 
 SMALL_FIN = dict(n_train=1200, n_valid=200, epochs=2, batch_size=64)
-TINY = dict(depth=1, max_epochs=1, steps_per_epoch=2, batch_size=4)
+TINY = dict(depth=1, max_passes=1, steps_per_pass=2, batch_size=4)
 
 
 #: FINs of other configurations pre-train into a cache of this module's own

@@ -11,6 +11,7 @@ import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
+from sleepbench.errors import UserError
 
 PROTOCOL_DIR = Path(__file__).parent
 
@@ -28,7 +29,7 @@ def available() -> list[str]:
 def _load(name: str) -> str:
     path = PROTOCOL_DIR / f"{name}.json"
     if not path.is_file():
-        raise ValueError(f"unknown protocol {name!r}; available: {', '.join(available())}")
+        raise UserError(f"unknown protocol {name!r}; available: {', '.join(available())}")
     return path.read_text()
 
 
@@ -36,6 +37,6 @@ def load_protocol(name: str) -> dict:
     """The committed protocol ``name``; refuses one whose content no longer matches its hash."""
     protocol = json.loads(_load(name))
     if content_hash(protocol) != protocol["hash"]:
-        raise ValueError(f"protocol {name!r}: content does not match its hash (edited by hand?); "
+        raise UserError(f"protocol {name!r}: content does not match its hash (edited by hand?); "
                          "regenerate with python -m benchmark.protocols.make_protocols")
     return protocol

@@ -13,6 +13,7 @@ entry without them is shown by its registry name and cites nothing.
 from __future__ import annotations
 
 import re
+from sleepbench.errors import UserError
 
 #: Always cited with a table: the data (even surrogate data is Sleep-EDF-shaped, its hypnogram
 #: model fitted on Sleep-EDF), the archive and the benchmark itself.
@@ -243,7 +244,7 @@ def _plugin_bibtex(model: str) -> dict[str, str]:
     cls = _entry_class(model)
     cite = getattr(cls, "cite", None) or {}
     if not isinstance(cite, dict):
-        raise ValueError(f"entry {model!r}: its class attribute `cite` must map BibTeX keys to "
+        raise UserError(f"entry {model!r}: its class attribute `cite` must map BibTeX keys to "
                          "BibTeX entries, e.g. {'doe2024': '@article{doe2024, ...}'}")
     return {str(k): str(v).strip() for k, v in cite.items()}
 

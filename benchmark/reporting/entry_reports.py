@@ -25,7 +25,7 @@ def budget_text(budget: dict | None) -> str:
     """``30 × 100 × 16 × 1`` (passes × steps per pass × batch × sequence length)."""
     if not budget:
         return ""
-    parts = [budget.get(k) for k in ("max_epochs", "steps_per_epoch", "batch_size", "seq_len")]
+    parts = [budget.get(k) for k in ("max_passes", "steps_per_pass", "batch_size", "seq_len")]
     return " × ".join("all" if p is None else str(p) for p in parts)
 
 

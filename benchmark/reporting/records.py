@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from sleepbench.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 ARRAYS = ("y_true", "y_pred", "subject", "recording", "epoch")
 
 
-class MixedRecordsError(ValueError):
+class MixedRecordsError(UserError):
     """Records of one protocol come from different protocol versions or datasets."""
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .records import Run, record_files
+from sleepbench.errors import UserError
 
 
 @dataclass
@@ -48,11 +49,11 @@ def make_selection(protocol: str | None = None, models=None, exclude=None, suite
 
         s = load_suite(suite)
         if protocol is not None and protocol != s["protocol"]:
-            raise ValueError(f"suite {s['name']!r} runs protocol {s['protocol']!r}, not {protocol!r}")
+            raise UserError(f"suite {s['name']!r} runs protocol {s['protocol']!r}, not {protocol!r}")
         protocol = s["protocol"]
         outside = [m for m in sel.models or [] if m not in s["models"]]
         if outside:
-            raise ValueError(f"model(s) {', '.join(outside)} not in suite {s['name']!r} "
+            raise UserError(f"model(s) {', '.join(outside)} not in suite {s['name']!r} "
                              f"(its models: {', '.join(s['models'])})")
         narrowed = sel.models is not None
         sel.models = sel.models or list(s["models"])
@@ -73,10 +74,10 @@ def check_results_dir(results_dir) -> None:
     """Raise with a clear message when ``results_dir`` is missing or holds no run records."""
     root = Path(results_dir)
     if not root.is_dir():
-        raise FileNotFoundError(f"results folder {root} does not exist (run `sleepbench run ...` first, "
+        raise UserError(f"results folder {root} does not exist (run `sleepbench run ...` first, "
                                 "or point --results at the folder holding runs/)")
     if not record_files(root):
-        raise ValueError(f"no run records under {root / 'runs'} (expected "
+        raise UserError(f"no run records under {root / 'runs'} (expected "
                          "runs/<protocol>/<model>/seed-<s>/fold-<k>.json): run `sleepbench run ...` first")
 
 
@@ -94,7 +95,7 @@ def apply_selection(records: dict[str, list[Run]], sel: Selection) -> dict[str, 
     if sel.protocols:
         absent = [p for p in sel.protocols if p not in records]
         if absent:
-            raise ValueError(f"no records of protocol {', '.join(map(repr, absent))}; protocols with "
+            raise UserError(f"no records of protocol {', '.join(map(repr, absent))}; protocols with "
                              f"records: {', '.join(records) or 'none'} (known protocols: "
                              f"{', '.join(known_protocols())})")
         records = {p: records[p] for p in sel.protocols}
@@ -102,25 +103,25 @@ def apply_selection(records: dict[str, list[Run]], sel: Selection) -> dict[str, 
     asked = (sel.models or []) + sel.exclude
     unknown = [m for m in asked if m not in with_records]
     if unknown and not (sel.suite and sel.models):
-        raise ValueError(f"model(s) {', '.join(unknown)} have no records in "
+        raise UserError(f"model(s) {', '.join(unknown)} have no records in "
                          f"{', '.join(records)}; models with records: {', '.join(with_records)}")
     if sel.suite:  # a suite's models that were not run are reported in the table, not an error
         unknown = [m for m in sel.exclude if m not in with_records]
         if unknown:
-            raise ValueError(f"model(s) {', '.join(unknown)} have no records in {', '.join(records)}; "
+            raise UserError(f"model(s) {', '.join(unknown)} have no records in {', '.join(records)}; "
                              f"models with records: {', '.join(with_records)}")
     keep = set(sel.models) if sel.models else set(with_records)
     keep -= set(sel.exclude)
     out = {p: [r for r in runs if r.model in keep] for p, runs in records.items()}
     out = {p: runs for p, runs in out.items() if runs}
     if not out:
-        raise ValueError(f"the selection leaves no records (models with records: {', '.join(with_records)})")
+        raise UserError(f"the selection leaves no records (models with records: {', '.join(with_records)})")
     if sel.settings:
         check_suite_settings(out, sel)
     if sel.reference is not None:
         present = sorted({r.model for runs in out.values() for r in runs})
         if sel.reference not in present:
-            raise ValueError(f"reference {sel.reference!r} has no records among the selected models; "
+            raise UserError(f"reference {sel.reference!r} has no records among the selected models; "
                              f"choose one of: {', '.join(present)}")
     return out
 
@@ -136,5 +137,5 @@ def check_suite_settings(records: dict[str, list[Run]], sel: Selection) -> None:
                 if key in params and params[key] != want and (r.model, key) not in wrong:
                     wrong[(r.model, key)] = f"{r.model}: {key} = {params[key]!r} in {r.path}, the suite sets {want!r}"
     if wrong:
-        raise ValueError(f"records do not match suite {sel.suite!r}: " + "; ".join(wrong.values())
+        raise UserError(f"records do not match suite {sel.suite!r}: " + "; ".join(wrong.values())
                          + ". Rerun them with `sleepbench run --suite ... --force`, or tabulate without --suite.")

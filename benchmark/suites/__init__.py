@@ -11,7 +11,7 @@ the declared contrasts.
       ...
     models:                      # entry name -> parameters passed to its __init__
       majority: {}
-      tinysleepnet: {max_epochs: 4}
+      tinysleepnet: {max_passes: 4}
     contrasts:                   # optional: (model, reference) pairs tested together, Holm-adjusted
       - [fin-vivit, vivit]
 
@@ -23,6 +23,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+
+from sleepbench.benchmark.registry import renamed_parameters_error
+from sleepbench.errors import UserError
 
 SUITE_DIR = Path(__file__).parent
 #: The top-level keys a suite file may have.
@@ -46,35 +49,39 @@ def load_suite(name_or_path: str) -> dict:
     if not path.is_file():
         path = SUITE_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
-        raise ValueError(f"unknown suite {name_or_path!r}; available: {', '.join(available())}")
+        raise UserError(f"unknown suite {name_or_path!r}; available: {', '.join(available())}")
     suite = yaml.safe_load(path.read_text())
     if not isinstance(suite, dict):
-        raise ValueError(f"{path}: a suite is a YAML mapping (protocol, seeds, models, ...)")
+        raise UserError(f"{path}: a suite is a YAML mapping (protocol, seeds, models, ...)")
     missing = {"protocol", "models", "seeds"} - set(suite)
     if missing:
-        raise ValueError(f"{path}: suite lacks {sorted(missing)}")
+        raise UserError(f"{path}: suite lacks {sorted(missing)}")
     unknown = sorted(set(suite) - set(KEYS))
     if unknown:
-        raise ValueError(f"{path}: unknown top-level key(s) {unknown}; a suite has {', '.join(KEYS)}")
+        raise UserError(f"{path}: unknown top-level key(s) {unknown}; a suite has {', '.join(KEYS)}")
     suite["models"] = {m: dict(p or {}) for m, p in suite["models"].items()}
+    for m, params in suite["models"].items():
+        renamed = renamed_parameters_error(params, f"{path}: model {m!r}")
+        if renamed:
+            raise UserError(renamed)
     suite.setdefault("name", path.stem)
     contrasts = []
     for item in suite.get("contrasts") or []:
         if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
-            raise ValueError(f"{path}: each contrast is a [model, reference] pair, got {item!r}")
+            raise UserError(f"{path}: each contrast is a [model, reference] pair, got {item!r}")
         absent = [m for m in item if m not in suite["models"]]
         if absent:
-            raise ValueError(f"{path}: contrast {list(item)} names model(s) {absent} not in the suite's "
+            raise UserError(f"{path}: contrast {list(item)} names model(s) {absent} not in the suite's "
                              f"models ({', '.join(suite['models'])})")
         if item[0] == item[1]:
-            raise ValueError(f"{path}: contrast {list(item)} compares a model with itself")
+            raise UserError(f"{path}: contrast {list(item)} compares a model with itself")
         contrasts.append((item[0], item[1]))
     if len(set(contrasts)) != len(contrasts):
-        raise ValueError(f"{path}: a contrast is listed twice")
+        raise UserError(f"{path}: a contrast is listed twice")
     suite["contrasts"] = contrasts
     ref = suite.get("reference")
     if ref is not None and ref not in suite["models"]:
-        raise ValueError(f"{path}: reference {ref!r} is not one of the suite's models")
+        raise UserError(f"{path}: reference {ref!r} is not one of the suite's models")
     return suite
 
 

@@ -4,7 +4,7 @@ the full recipe" table reports.
 ``python -m tests.perf.fold_pass vivit fin-vivit [--protocol surrogate-20] [--suite full]
 [--fold 0] [--cache-dir DIR]``
 
-Each deep entry gets the suite's parameters with ``max_epochs=1`` (one pass over the fold's
+Each deep entry gets the suite's parameters with ``max_passes=1`` (one pass over the fold's
 training epochs at the suite's batch size and sequence length: a whole fold is up to the suite's
 ``P`` passes, so its cost is about ``P x`` this; a classic entry fits as the suite says), is fitted on the fold's training and validation
 subjects and predicts its test subjects, at one thread (what a fold job gets). Printed per entry:
@@ -49,9 +49,9 @@ def fold_pass(models: list[str], protocol: str = "surrogate-20", suite: str = "f
                 raise SystemExit(f"{name}: not an entry of suite {suite!r} ({', '.join(recipe)})")
             entry = make_entry(name, 0, recipe[name])
             if isinstance(entry, DeepEntry):  # `passes` passes (the attributes its recipe() reads)
-                entry.max_epochs = passes
+                entry.max_passes = passes
                 if steps:
-                    entry.steps_per_epoch = steps
+                    entry.steps_per_pass = steps
             with use_device(device), use_precision(precision):
                 cpu, wall = time.process_time(), time.perf_counter()
                 entry.fit(roles["train"], roles["valid"])

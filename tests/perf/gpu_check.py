@@ -69,19 +69,19 @@ def suite_jobs(suite: str, models, device: str, precision: str, results: Path) -
     """The jobs of ``suite`` (``models``: a subset, default all) on ``device`` at ``precision``."""
     from dataclasses import replace
 
-    from sleepbench.benchmark.runner import plan
+    from sleepbench.benchmark.runner import list_jobs
     from sleepbench.benchmark.suites import load_suite
 
     spec = load_suite(suite)
     chosen = {m: p for m, p in spec["models"].items() if models is None or m in models}
-    jobs = plan(spec["protocol"], chosen, spec["seeds"], results)
+    jobs = list_jobs(spec["protocol"], chosen, spec["seeds"], results)
     return [replace(j, device=device, precision=precision) for j in jobs]
 
 
 def calibrate_suite(suite: str, models, device: str, precision: str, results: Path, cache_dir) -> dict:
     """Per entry: step (or per-epoch) time and the (earliest-stop, full-budget) job time of all its
     jobs at one worker."""
-    from sleepbench.benchmark.plan import project
+    from sleepbench.benchmark.cost import project
 
     jobs = suite_jobs(suite, models, device, precision, results)
     proj = project(jobs, 1, None, cache_dir)

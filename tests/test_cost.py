@@ -1,5 +1,5 @@
 """The cost of a run before it starts (benchmark.plan): fold sizes, the projection's arithmetic, a
-real calibration of small entries, ``run --plan`` for every suite, projected vs actual."""
+real calibration of small entries, ``run --cost`` for every suite, projected vs actual."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from sleepbench.benchmark.plan import (Calibration, FoldShape, Projection, calibrate, compare, fold_seconds,
+from sleepbench.benchmark.cost import (Calibration, FoldShape, Projection, calibrate, compare, fold_seconds,
                             fold_shapes, list_schedule)
 from sleepbench.benchmark.protocols import load_protocol
 
@@ -44,8 +44,8 @@ def test_surrogate_fold_sizes_follow_the_declared_size():
 
 def test_fold_seconds_arithmetic():
     cal = Calibration("m", "deep", fixed_s=2.0, step_s=0.1, predict_per_epoch_s=0.001,
-                      recipe={"batch_size": 16, "seq_len": 10, "steps_per_epoch": 100,
-                              "max_epochs": 30, "patience": 6})
+                      recipe={"batch_size": 16, "seq_len": 10, "steps_per_pass": 100,
+                              "max_passes": 30, "patience": 6})
     shape = FoldShape(0, [1200] * 32, n_valid=2400, n_test=1000)
     lo, hi = fold_seconds(cal, shape)
     per_pass = 100 * 0.1 + 2400 * 0.001   # 3,840 windows -> 240 steps, capped at 100
@@ -58,11 +58,11 @@ def test_fold_seconds_arithmetic():
 
 
 def test_calibration_times_a_small_deep_and_a_classic_entry():
-    deep = calibrate("vivit", {"d_model": 16, "batch_size": 2, "seq_len": 2, "max_epochs": 7,
-                               "steps_per_epoch": 5, "patience": 2})
+    deep = calibrate("vivit", {"d_model": 16, "batch_size": 2, "seq_len": 2, "max_passes": 7,
+                               "steps_per_pass": 5, "patience": 2})
     assert deep.error is None, deep.error
     assert deep.kind == "deep" and deep.step_s > 0 and deep.predict_per_epoch_s > 0
-    assert deep.recipe == {"batch_size": 2, "seq_len": 2, "steps_per_epoch": 5, "max_epochs": 7,
+    assert deep.recipe == {"batch_size": 2, "seq_len": 2, "steps_per_pass": 5, "max_passes": 7,
                            "patience": 2, "pass_steps": "windows"}
     classic = calibrate("majority", {})
     assert classic.error is None and classic.kind == "classic" and classic.predict_per_epoch_s >= 0
@@ -87,20 +87,20 @@ def test_compare_is_over_the_jobs_that_ran():
 @pytest.mark.parametrize("suite", ["quick", "full", "real-night"])
 def test_plan_works_for_every_suite_without_data_or_running_anything(suite, tmp_path, capsys,
                                                                     monkeypatch):
-    from sleepbench.benchmark import plan as plan_mod
+    from sleepbench.benchmark import cost as cost_mod
     from sleepbench.benchmark.cli import main
 
     # the real calibration is covered above; here the fast stand-in keeps three suites cheap
     def fake(model, params, *a, **k):
-        return Calibration(model, "deep" if "max_epochs" in params or model.startswith(("vivit", "fin", "tiny"))
+        return Calibration(model, "deep" if "max_passes" in params or model.startswith(("vivit", "fin", "tiny"))
                            else "classic", 1.0, step_s=0.5, fit_per_epoch_s=1e-3,
                            predict_per_epoch_s=1e-3,
-                           recipe={"batch_size": 16, "seq_len": 10, "steps_per_epoch": 20,
-                                   "max_epochs": 10, "patience": 4})
+                           recipe={"batch_size": 16, "seq_len": 10, "steps_per_pass": 20,
+                                   "max_passes": 10, "patience": 4})
 
-    monkeypatch.setattr(plan_mod, "calibrate", fake)
+    monkeypatch.setattr(cost_mod, "calibrate", fake)
     monkeypatch.setenv("SLEEPBENCH_CACHE", str(tmp_path / "cache"))
-    assert main(["run", "--suite", suite, "--plan", "--results", str(tmp_path / "r"),
+    assert main(["run", "--suite", suite, "--cost", "--results", str(tmp_path / "r"),
                  "--cache-dir", str(tmp_path / "cache"), "--workers", "2", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "projected job time" in out and "wall time" in out and "estimated" in out
@@ -120,7 +120,7 @@ def test_a_real_run_ends_with_projected_vs_actual(toy_plugin, quick_cache, tmp_p
     assert "projected vs actual (3 job(s) run)" in captured.out
     # calibrations are cached: a second plan reuses them
     main(["run", "--protocol", "quick", "--models", "toy-prior", "--results", str(tmp_path / "b"),
-          "--cache-dir", str(quick_cache), "--plan", "--device", "cpu"])
+          "--cache-dir", str(quick_cache), "--cost", "--device", "cpu"])
     assert "reused from the cache" in capsys.readouterr().out
     # (the session's quick cache also holds other tests' calibrations, e.g. test_makefile's)
     cached = {json.loads(p.read_text())["model"] for p in (quick_cache / "plan").glob("*.json")}
@@ -131,7 +131,7 @@ def test_calibrations_are_kept_across_commits_that_leave_the_entry_alone(monkeyp
     """The calibration cache key follows the entry's code hash, not the commit."""
     import sleepbench.benchmark.identity as identity
     import sleepbench.benchmark.store as store
-    from sleepbench.benchmark.plan import calibration_key
+    from sleepbench.benchmark.cost import calibration_key
 
     args = ("majority", {}, (1, 3000, 100.0), "cpu", 1)
     key = calibration_key(*args)
@@ -167,7 +167,7 @@ def test_a_stateful_loop_is_projected_at_its_own_steps_per_pass():
     from sleepbench.benchmark.training import pass_steps
 
     shape = FoldShape(0, [1200] * 32, n_valid=0, n_test=0)
-    recipe = {"batch_size": 15, "seq_len": 20, "steps_per_epoch": None, "max_epochs": 1, "patience": 1}
+    recipe = {"batch_size": 15, "seq_len": 20, "steps_per_pass": None, "max_passes": 1, "patience": 1}
     for rule, steps in (("recordings", 180), ("windows", 128)):
         cal = Calibration("x", "deep", 0.0, step_s=1.0, recipe={**recipe, "pass_steps": rule})
         assert fold_seconds(cal, shape) == (steps, steps)

@@ -1,6 +1,6 @@
 """The cost of a run before it starts: its jobs, and their wall time projected from a calibration.
 
-``sleepbench run ... --plan`` prints this without running a job; a real run prints it first and
+``sleepbench run ... --cost`` prints this without running a job; a real run prints it first and
 ends with projected against actual. Nothing here is a hand-typed speed: every second comes from
 timing, on this machine, at the run's device and thread count, each entry of the run on synthetic
 arrays of the protocol's shape (:func:`calibrate`):
@@ -18,9 +18,9 @@ arrays of the protocol's shape (:func:`calibrate`):
 
 A fold's projected time is then ``fixed + passes x (steps x step + n_valid x per_epoch) + n_test x
 per_epoch`` (+ loading the fold's recordings, when the data is there to time it). Steps per pass
-follow from the fold's training epochs, ``seq_len``, ``batch_size`` and ``steps_per_epoch``.
+follow from the fold's training epochs, ``seq_len``, ``batch_size`` and ``steps_per_pass``.
 Passes are not known before training (early stopping): the projection is a range, from the
-earliest stop (``patience + 1`` passes) to the full ``max_epochs``.
+earliest stop (``patience + 1`` passes) to the full ``max_passes``.
 
 Fold sizes are the protocol's real epoch counts when its data is prepared; otherwise they are
 estimated from the protocol's declared size (a surrogate's subjects x nights x hours; for
@@ -171,7 +171,7 @@ class Calibration:
     step_s: float = 0.0              # deep: one optimiser step
     fit_per_epoch_s: float = 0.0     # classic: fit time per training epoch
     predict_per_epoch_s: float = 0.0
-    recipe: dict = field(default_factory=dict)  # deep: batch_size, seq_len, steps_per_epoch, ...
+    recipe: dict = field(default_factory=dict)  # deep: batch_size, seq_len, steps_per_pass, ...
     seconds: float = 0.0             # what calibrating took
     error: str | None = None
 
@@ -236,7 +236,7 @@ def _calibrate_deep(model, params, seed, n_channels, n_samples, sfreq) -> Calibr
     steps = 1 + CALIBRATION_STEPS
     # one pass of exactly `steps` steps, no validation, no wall-clock cap (attributes: what the
     # entry's recipe() reads)
-    entry.max_epochs, entry.steps_per_epoch, entry.max_train_seconds = 1, steps, None
+    entry.max_passes, entry.steps_per_pass, entry.max_train_seconds = 1, steps, None
     # `batch` recordings of `steps + 2` windows: enough windows for `steps` batches whether the
     # entry draws windows at random or walks `batch` recordings side by side (a stateful loop,
     # whose batch rows are recordings)
@@ -265,8 +265,8 @@ def _calibrate_deep(model, params, seed, n_channels, n_samples, sfreq) -> Calibr
     per_epoch = _timed(lambda: entry.predict_proba(test)) / n
     return Calibration(model, "deep", fixed, step_s=step, predict_per_epoch_s=per_epoch,
                        recipe={"batch_size": batch, "seq_len": seq, "pass_steps": entry.pass_steps_rule,
-                               "steps_per_epoch": recipe.steps_per_epoch,
-                               "max_epochs": int(recipe.max_epochs), "patience": int(recipe.patience)})
+                               "steps_per_pass": recipe.steps_per_pass,
+                               "max_passes": int(recipe.max_passes), "patience": int(recipe.patience)})
 
 
 def _calibrate_classic(model, params, seed, n_channels, n_samples, sfreq) -> Calibration:
@@ -314,7 +314,7 @@ def calibrate_cached(model: str, params: dict, shape: tuple, device: str, thread
                      cache_dir=None, refresh: bool = False,
                      precision: str = "fp32") -> tuple[Calibration, bool]:
     """:func:`calibrate` under the job's thread count, device and precision, cached in
-    ``<cache>/plan/<key>.json`` (same entry, parameters, shape, device, threads, torch, entry code
+    ``<cache>/cost/<key>.json`` (same entry, parameters, shape, device, threads, torch, entry code
     and host); returns it and whether it came from the cache."""
     from sleepbench.datasets.cache import atomic_write_bytes, default_cache_dir
 
@@ -322,7 +322,7 @@ def calibrate_cached(model: str, params: dict, shape: tuple, device: str, thread
     from .runner import _limited_threads
 
     key = calibration_key(model, params, shape, device, threads, precision)
-    path = Path(cache_dir or default_cache_dir()) / "plan" / f"{key}.json"
+    path = Path(cache_dir or default_cache_dir()) / "cost" / f"{key}.json"
     if not refresh and path.is_file():
         try:
             return Calibration(**json.loads(path.read_text())), True
@@ -347,9 +347,9 @@ def fold_seconds(cal: Calibration, shape: FoldShape) -> tuple[float, float]:
 
     r = cal.recipe
     steps = pass_steps(shape.train, r["batch_size"], r["seq_len"], r.get("pass_steps", "windows"),
-                       cap=r.get("steps_per_epoch"))
+                       cap=r.get("steps_per_pass"))
     per_pass = steps * cal.step_s + shape.n_valid * infer
-    hi = int(r["max_epochs"])
+    hi = int(r["max_passes"])
     lo = min(hi, int(r["patience"]) + 1) if shape.n_valid else hi  # no validation: no early stop
     base = cal.fixed_s + shape.n_test * infer
     return base + lo * per_pass, base + hi * per_pass
@@ -496,8 +496,8 @@ def _range(lo: float, hi: float) -> str:
     return f"{na}-{b}" if ua == ub else f"{a}-{b}"
 
 
-def format_plan(jobs: list, proj: Projection, skipped: int = 0) -> str:
-    """The table ``--plan`` prints: per entry its jobs, calibration and projected fold time, then
+def format_cost(jobs: list, proj: Projection, skipped: int = 0) -> str:
+    """The table ``--cost`` prints: per entry its jobs, calibration and projected fold time, then
     the run's job time and wall time, and what the projection leaves out."""
     from tabulate import tabulate
 
@@ -509,8 +509,8 @@ def format_plan(jobs: list, proj: Projection, skipped: int = 0) -> str:
         cal = m["cal"]
         if cal["kind"] == "deep":
             how = f"{cal['step_s'] * 1e3:.0f} ms/step"
-            recipe = (f"{cal['recipe']['max_epochs']} passes x <= "
-                      f"{cal['recipe']['steps_per_epoch'] or 'all'} steps of {cal['recipe']['batch_size']}"
+            recipe = (f"{cal['recipe']['max_passes']} passes x <= "
+                      f"{cal['recipe']['steps_per_pass'] or 'all'} steps of {cal['recipe']['batch_size']}"
                       f"x{cal['recipe']['seq_len']}")
         else:
             how = f"{cal['fit_per_epoch_s'] * 1e3:.2f} ms/train epoch"
@@ -531,7 +531,7 @@ def format_plan(jobs: list, proj: Projection, skipped: int = 0) -> str:
     lines = [head, table,
              f"projected job time {_range(jlo, jhi)}; wall time {_range(lo, hi)} with "
              f"{proj.workers} worker(s) (first: every deep entry stops at its earliest early stop; "
-             "second: every one runs its full max_epochs)"]
+             "second: every one runs its full max_passes)"]
     lines += [f"  note: {n}" for n in proj.notes]
     lines.append("  not included: fetching or generating data, preparing it into the cache, pre-training "
                  "FINs that are neither shipped nor cached")
@@ -580,9 +580,9 @@ def pending(jobs: list, data=None) -> tuple[list, int]:
     return todo, len(jobs) - len(todo)
 
 
-def plan_text(jobs: list, workers: int, data_dir=None, cache_dir=None, refresh: bool = False,
+def cost_text(jobs: list, workers: int, data_dir=None, cache_dir=None, refresh: bool = False,
               log=None) -> str:
-    """What ``sleepbench run --plan`` prints: nothing is run, generated or fetched."""
+    """What ``sleepbench run --cost`` prints: nothing is run, generated or fetched."""
     from .protocols import load_protocol
 
     if not jobs:
@@ -591,7 +591,7 @@ def plan_text(jobs: list, workers: int, data_dir=None, cache_dir=None, refresh: 
     todo, skipped = pending(jobs, data)
     if not todo:
         return f"{jobs[0].protocol}: all {len(jobs)} job(s) already recorded; nothing to run"
-    return format_plan(todo, project(todo, workers, data, cache_dir, refresh, log), skipped)
+    return format_cost(todo, project(todo, workers, data, cache_dir, refresh, log), skipped)
 
 
 def run_projection(jobs: list, workers: int, data, cache_dir=None, log=None) -> Projection | None:
@@ -603,7 +603,7 @@ def run_projection(jobs: list, workers: int, data, cache_dir=None, log=None) -> 
             return None
         proj = project(todo, workers, data, cache_dir, log=log)
         if log:
-            log(format_plan(todo, proj, skipped))
+            log(format_cost(todo, proj, skipped))
         return proj
     except Exception as exc:
         if log:
