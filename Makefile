@@ -38,7 +38,7 @@ DEVICE      ?= $(if $(GPUS),cuda,auto)
 CACHE_DIR   ?= $(HOME)/.cache/sleepbench
 LOCAL_WHEELS ?= /opt/wheels
 
-.PHONY: help install lock quick image benchmark benchmark-local real-night surrogate tables test bench gpu-check clean
+.PHONY: help install lock quick image benchmark benchmark-local real-night surrogate tables test test-fast lint bench gpu-check clean
 
 help:  ## this list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -103,8 +103,14 @@ surrogate: install  ## write the 20-subject surrogate dataset to SURROGATE_DIR a
 tables: install  ## tables and figures from the records in RESULTS
 	$(BIN)/sleepbench tables --results $(RESULTS)
 
-test: install  ## run the test suite (real-night tests need ../shared/data/sleep-edf)
+test: install  ## run the whole test suite, lint included (real-night tests need ../shared/data/sleep-edf)
 	$(BIN)/python -m pytest -q --benchmark-skip $(PYTEST_ARGS)
+
+test-fast: install  ## the tests not marked slow, subprocess or docker (under 2 minutes)
+	$(BIN)/python -m pytest -q --benchmark-skip -m "not slow and not subprocess and not docker" $(PYTEST_ARGS)
+
+lint: install  ## ruff (the rules in pyproject.toml); make test runs it too
+	$(BIN)/ruff check .
 
 bench: install  ## performance benchmarks (pytest-benchmark) -> RESULTS/bench.json and a summary
 	mkdir -p $(RESULTS)

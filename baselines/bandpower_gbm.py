@@ -15,7 +15,6 @@ from sleepbench.benchmark.registry import Entry, register
 
 from ._spectral_features import add_context, epoch_features, feature_names, recording_zscore
 
-
 #: quantisation levels per feature (HistGradientBoosting's own maximum is 255 bins + missing)
 N_BINS = 255
 

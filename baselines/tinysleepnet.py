@@ -245,7 +245,7 @@ class TinySleepNet(DeepEntry):
                  steps_per_pass: int | None = None, lr: float = 1e-4, weight_decay: float = 1e-3,
                  patience: int = 50, class_weights: tuple = PAPER_CLASS_WEIGHTS,
                  grad_clip: float = 5.0, augment_shift: float = 0.1, augment_skip: int = 5,
-                 max_train_seconds: float | None = None, scale_uv: float = 1.0,
+                 scale_uv: float = 1.0,
                  dropout: float = 0.5, precise_bn_epochs: int = 1024, seed: int = 0):
         self.seq_len = seq_len
         self.batch_size = batch_size
@@ -258,7 +258,6 @@ class TinySleepNet(DeepEntry):
         self.grad_clip = grad_clip
         self.augment_shift = augment_shift
         self.augment_skip = augment_skip
-        self.max_train_seconds = max_train_seconds
         self.scale_uv = scale_uv
         self.dropout = dropout
         self.precise_bn_epochs = precise_bn_epochs

@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from pathlib import Path
+
 from sleepbench.errors import UserError
 
 DEFAULT_SURROGATE_DIR = Path("data/surrogate")
@@ -219,9 +220,9 @@ def cmd_run(args) -> int:
     # the device of each job: GPUs round-robin locally; resolved by the worker on a Dask cluster
     from dataclasses import replace
 
+    from sleepbench.benchmark.cost import compare, cost_text, run_projection
     from sleepbench.benchmark.device import parse_precision
     from sleepbench.benchmark.executors import gpu_resources, job_devices
-    from sleepbench.benchmark.cost import compare, cost_text, run_projection
 
     devices = job_devices(args.executor, args.device, len(jobs), address=args.address)
     precision = parse_precision(args.precision)
@@ -319,7 +320,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_fin_pretrain(args) -> int:
-    from sleepbench.models.fin import MANIFEST, pretrain_fin, rebuild_fins
+    from sleepbench.models.fin_pretrain import pretrain_fin
+    from sleepbench.models.fin_rebuild import rebuild_fins
+    from sleepbench.models.fin_weights import MANIFEST
 
     kinds = [k.strip() for k in args.kinds.split(",")]
     if args.seed != 0:  # not the shipped configuration: pre-train into the cache
@@ -339,9 +342,9 @@ def cmd_fin_pretrain(args) -> int:
 
 
 def fin_rebuild_verdict(r: dict) -> str:
-    """One line on a rebuilt default FIN (:func:`sleepbench.models.fin.rebuild_fins`): bit-identical to the
+    """One line on a rebuilt default FIN (:func:`sleepbench.models.fin_rebuild.rebuild_fins`): bit-identical to the
     shipped file, equivalent to it (the R² figures), or neither."""
-    from sleepbench.models.fin import EQUIVALENT_R2
+    from sleepbench.models.fin_rebuild import EQUIVALENT_R2
 
     head = f"sha256 {r['sha256'][:16]} ({r['kernel_set']} kernels, {r['train_seconds']:.0f} s): "
     if r["shipped_sha256"] is None:
@@ -363,7 +366,7 @@ def fin_rebuild_verdict(r: dict) -> str:
 
 
 def cmd_fin_report(args) -> int:
-    from sleepbench.models.fin import fin_report
+    from sleepbench.models.fin_report import fin_report
 
     report = fin_report(real_dir=args.data_dir, cache_dir=args.cache_dir)
     if args.json:

@@ -9,7 +9,8 @@ arrays of the protocol's shape (:func:`calibrate`):
   steps (one pass, no validation), with the run's parameters (batch, sequence length, model size);
   a global hook stamps the clock after every optimiser step, and the median gap between two
   stamps (the first step, with its one-off costs, ends before the first gap) is the time of one
-  step, robust to a stall on a busy machine; the rest of the fit is its fixed cost (module construction, FIN loading, BatchNorm
+  step, robust to a stall on a busy machine; the rest of the fit is its fixed cost (module
+  construction, FIN loading, BatchNorm
   re-estimation, ...); its ``predict_proba`` on synthetic epochs gives the time per predicted
   epoch;
 * a classic entry is fitted on two sizes of training set (fit time linear in the number of
@@ -179,9 +180,9 @@ class Calibration:
 def _clock():
     """The clock of :func:`_timed`: CPU seconds of this process per job thread on CPU, wall seconds
     after a synchronisation on CUDA."""
-    from .device import current_device
-
     import torch
+
+    from .device import current_device
 
     if current_device().type == "cuda":
         def cuda_clock():
@@ -205,7 +206,7 @@ def _timed(fn) -> float:
 def calibrate(model: str, params: dict, n_channels: int = 1, n_samples: int = 3000,
               sfreq: float = 100.0, seed: int = 0) -> Calibration:
     """Time ``model`` with ``params`` on synthetic data, in the current thread / device settings
-    (the caller wraps it like a job: ``_limited_threads`` and ``use_device``)."""
+    (the caller wraps it like a job: ``limited_threads`` and ``use_device``)."""
     from .registry import make_entry
     from .training import DeepEntry
 
@@ -236,7 +237,7 @@ def _calibrate_deep(model, params, seed, n_channels, n_samples, sfreq) -> Calibr
     steps = 1 + CALIBRATION_STEPS
     # one pass of exactly `steps` steps, no validation, no wall-clock cap (attributes: what the
     # entry's recipe() reads)
-    entry.max_passes, entry.steps_per_pass, entry.max_train_seconds = 1, steps, None
+    entry.max_passes, entry.steps_per_pass = 1, steps
     # `batch` recordings of `steps + 2` windows: enough windows for `steps` batches whether the
     # entry draws windows at random or walks `batch` recordings side by side (a stateful loop,
     # whose batch rows are recordings)
@@ -319,7 +320,7 @@ def calibrate_cached(model: str, params: dict, shape: tuple, device: str, thread
     from sleepbench.datasets.cache import atomic_write_bytes, default_cache_dir
 
     from .device import use_device, use_precision
-    from .runner import _limited_threads
+    from .jobs import limited_threads
 
     key = calibration_key(model, params, shape, device, threads, precision)
     path = Path(cache_dir or default_cache_dir()) / "cost" / f"{key}.json"
@@ -328,7 +329,7 @@ def calibrate_cached(model: str, params: dict, shape: tuple, device: str, thread
             return Calibration(**json.loads(path.read_text())), True
         except (json.JSONDecodeError, TypeError):
             pass
-    with _limited_threads(threads), use_device(device), use_precision(precision):
+    with limited_threads(threads), use_device(device), use_precision(precision):
         cal = calibrate(model, params, *shape)
     if cal.error is None:
         atomic_write_bytes(path, json.dumps(asdict(cal)).encode())
@@ -554,9 +555,8 @@ def pending(jobs: list, data=None) -> tuple[list, int]:
     """The jobs without a finished record, and how many have one. With the data opened this is
     exact (the runner's config hash); without it, a job counts as recorded when its record exists."""
     from .device import device_type, resolve_device
-    from .identity import config_hash, run_identity
+    from .jobs import job_identity
     from .protocols import load_protocol
-    from .registry import make_entry
     from .store import finished, record_paths
 
     todo = []
@@ -565,15 +565,11 @@ def pending(jobs: list, data=None) -> tuple[list, int]:
         if data is None:
             done = record_paths(job.results_dir, job.protocol, job.model, job.seed, job.fold)[0].is_file()
         else:
-            fold = protocol["folds"][job.fold]
-            units = [u for r in ("train", "valid", "test") for u in fold[r] if data.units.get(u)]
             try:
                 kind = device_type(resolve_device(job.device))
             except ValueError:  # e.g. cuda asked on a client without a GPU (a dask run)
                 kind = device_type(job.device)
-            identity = run_identity(make_entry(job.model, job.seed, job.params), protocol,
-                                    data.checksums(units))
-            chash = config_hash(job, protocol, identity, kind, job.precision)
+            chash = job_identity(job, protocol, data, kind).config_hash
             done = finished(job.results_dir, job.protocol, job.model, job.seed, job.fold, chash)
         if not done:
             todo.append(job)

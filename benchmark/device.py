@@ -30,6 +30,7 @@ import platform
 import re
 from contextlib import contextmanager
 from functools import lru_cache
+
 from sleepbench.errors import UserError
 
 _SPEC = re.compile(r"^(auto|cpu|cuda)(?::(\d+))?$")

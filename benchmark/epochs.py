@@ -37,20 +37,24 @@ class EpochSet:
 
     @cached_property
     def y(self) -> np.ndarray:
-        return np.concatenate([r.y for r in self.recordings]).astype(np.int64) if self.recordings else np.empty(0, np.int64)
+        return (np.concatenate([r.y for r in self.recordings]).astype(np.int64) if self.recordings
+                else np.empty(0, np.int64))
 
     @cached_property
     def subject(self) -> np.ndarray:
-        return np.concatenate([np.full(len(r.y), r.subject) for r in self.recordings]) if self.recordings else np.empty(0, int)
+        return (np.concatenate([np.full(len(r.y), r.subject) for r in self.recordings]) if self.recordings
+                else np.empty(0, int))
 
     @cached_property
     def night(self) -> np.ndarray:
-        return np.concatenate([np.full(len(r.y), r.night) for r in self.recordings]) if self.recordings else np.empty(0, int)
+        return (np.concatenate([np.full(len(r.y), r.night) for r in self.recordings]) if self.recordings
+                else np.empty(0, int))
 
     @cached_property
     def epoch(self) -> np.ndarray:
         """Epoch index within its recording (its onset / 30 s)."""
-        return np.concatenate([np.rint(r.onsets / 30.0).astype(np.int64) for r in self.recordings]) if self.recordings else np.empty(0, np.int64)
+        return (np.concatenate([np.rint(r.onsets / 30.0).astype(np.int64) for r in self.recordings]) if self.recordings
+                else np.empty(0, np.int64))
 
     @property
     def offsets(self) -> np.ndarray:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 from contextlib import AbstractContextManager
 from typing import Callable, Iterable, Iterator
+
 from sleepbench.errors import UserError
+
+from .jobs import JobResult
 
 _EXECUTORS: dict[str, type] = {}
 
@@ -60,7 +63,6 @@ class LocalExecutor(Executor):
 
 
 def _lost(job, exc):
-    from .runner import JobResult
 
     return JobResult(job, "failed", error=f"{job.label}: worker lost: {type(exc).__name__}: {exc}")
 
@@ -132,7 +134,8 @@ def job_devices(executor_name: str, spec: str, n_jobs: int, n_gpus: int | None =
                 address: str | None = None) -> list[str]:
     """The device each job asks for, in submission order (see :mod:`sleepbench.benchmark.device`).
 
-    * local executor (and a local Dask cluster, no ``address``): the spec resolved on this machine; ``auto`` / ``cuda`` spread the jobs
+    * local executor (and a local Dask cluster, no ``address``): the spec resolved on this machine;
+      ``auto`` / ``cuda`` spread the jobs
       round-robin over the visible GPUs (``cuda:0``, ``cuda:1``, ...), so ``--workers N`` on one GPU
       runs N jobs side by side on it, and on G GPUs about N / G per GPU;
     * dask with an ``address``: the spec as given, resolved by the worker that runs the job (its own GPUs: a worker

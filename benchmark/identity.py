@@ -35,7 +35,8 @@ HARNESS_VERSION = 2  # 2: identity block (resolved params, code hash, cache vers
 
 #: Harness modules every job runs through; their source is part of every entry's code hash.
 #: (``sleepbench.benchmark.device`` is included when present.)
-HARNESS_MODULES = ("sleepbench.benchmark.runner", "sleepbench.benchmark.identity", "sleepbench.benchmark.registry", "sleepbench.benchmark.training",
+HARNESS_MODULES = ("sleepbench.benchmark.runner", "sleepbench.benchmark.identity", "sleepbench.benchmark.registry",
+                   "sleepbench.benchmark.training",
                    "sleepbench.benchmark.epochs", "sleepbench.benchmark.protocol_data", "sleepbench.benchmark.metrics",
                    "sleepbench.benchmark.device")
 

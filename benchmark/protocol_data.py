@@ -11,9 +11,9 @@ import numpy as np
 from sleepbench.datasets.cache import config_key, default_cache_dir
 from sleepbench.datasets.records import read_surrogate_manifest
 from sleepbench.datasets.sleep_edf import Recording, SleepEDF
+from sleepbench.errors import UserError
 
 from .epochs import EpochSet
-from sleepbench.errors import UserError
 
 log = logging.getLogger(__name__)
 

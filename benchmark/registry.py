@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator
+
 from sleepbench.errors import UserError
 
 #: Packages searched for entries; SLEEPBENCH_PLUGINS adds files or folders (os.pathsep-separated).

@@ -18,18 +18,17 @@ import json
 import logging
 import time
 import traceback
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from sleepbench.datasets.cache import file_lock
+from sleepbench.errors import UserError
 
 from .device import current_device, device_info, use_device, use_precision
 from .executors import make_executor
-from .identity import (HARNESS_VERSION, code_identity, config_hash, jsonable,  # noqa: F401
-                       params_diff, run_identity)
+from .identity import code_identity, jsonable, params_diff
+from .jobs import Job, JobResult, NoUsableData, job_identity, limited_threads
 from .metrics import epoch_metrics, grouped_metrics
 from .protocol_data import open_protocol_data
 from .protocols import load_protocol
@@ -39,40 +38,7 @@ from .store import SCHEMA, environment, finished, now, read_record, record_paths
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Job:
-    protocol: str
-    model: str
-    seed: int
-    fold: int
-    params: dict = field(default_factory=dict)
-    results_dir: str = "results"
-    data_dir: str | None = None
-    cache_dir: str | None = None
-    threads: int | None = 1  # torch / BLAS / OpenMP threads of this job (None: libraries' defaults)
-    device: str = "cpu"  # benchmark.device spec: cpu, cuda:N, or auto / cuda (resolved by the worker)
-    precision: str = "fp32"  # fp32 or bf16 (benchmark.device.use_precision): part of a record's identity
-
-    @property
-    def label(self) -> str:
-        return f"{self.protocol}/{self.model}/seed-{self.seed}/fold-{self.fold}"
-
-
-class NoUsableData(Exception):
-    """A fold whose test or training recordings are all missing or unusable."""
-
-
-@dataclass
-class JobResult:
-    job: Job
-    status: str  # "done", "skipped" (record already there), "no-data" (fold unusable) or "failed"
-    path: str | None = None
-    error: str | None = None
-    seconds: float = 0.0
-    metrics: dict | None = None
-
-
-class ConfigConflict(ValueError):
+class ConfigConflict(UserError):
     """Records exist for these jobs with other resolved parameters; ``force`` replaces them."""
 
 
@@ -123,33 +89,11 @@ def check_conflicts(jobs: list[Job]) -> None:
             "suite's settings (--suite S --models m).")
 
 
-@contextmanager
-def _limited_threads(n: int | None):
-    """Every thread pool of the job (torch, BLAS, OpenMP) at ``n`` threads.
-
-    A fixed count, independent of how many jobs run side by side, because reductions split over a
-    different number of threads round differently: a record must not depend on ``--workers``.
-    """
-    if not n:
-        yield
-        return
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        with threadpool_limits(limits=n):
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def run_job(job: Job, force: bool = False) -> JobResult:
     """Run one (model, seed, fold); never raises: failures come back as ``status="failed"``."""
     t0 = time.perf_counter()
     try:
-        with _limited_threads(job.threads), use_device(job.device), use_precision(job.precision):
+        with limited_threads(job.threads), use_device(job.device), use_precision(job.precision):
             return _run_job(job, force, t0)
     except NoUsableData as exc:  # bad inputs, already reported by name when the data was prepared
         return JobResult(job, "no-data", error=f"{job.label}: {exc}", seconds=time.perf_counter() - t0)
@@ -181,17 +125,14 @@ def _write_failure_log(job: Job, text: str) -> str:
 def _run_job(job: Job, force: bool, t0: float) -> JobResult:
     protocol = load_protocol(job.protocol)
     data = open_protocol_data(protocol, job.data_dir, job.cache_dir, progress=False)
-    fold = protocol["folds"][job.fold]
-    roles = {r: [u for u in fold[r] if data.units.get(u)] for r in ("train", "valid", "test")}
-    if not roles["test"] or not roles["train"]:
-        raise NoUsableData(f"no usable {'test' if not roles['test'] else 'training'} "
-                         f"recordings (missing units {data.missing_units()})")
-    checksums = data.checksums(roles["train"] + roles["valid"] + roles["test"])
-    entry = make_entry(job.model, job.seed, job.params)
-    identity = run_identity(entry, protocol, checksums)
     # a GPU gives other (close, not equal) numbers than the CPU: a CUDA record is not a finished CPU
     # job and vice versa, so a table row never mixes devices
-    chash = config_hash(job, protocol, identity, current_device().type, job.precision)
+    ident = job_identity(job, protocol, data, current_device().type)
+    roles, checksums, entry, identity, chash = (ident.roles, ident.checksums, ident.entry, ident.identity,
+                                                ident.config_hash)
+    if not roles["test"] or not roles["train"]:
+        raise NoUsableData(f"no usable {'test' if not roles['test'] else 'training'} "
+                           f"recordings (missing units {data.missing_units()})")
     lock = record_paths(job.results_dir, job.protocol, job.model, job.seed, job.fold)[0]
     # a second run on the same results folder waits here for this job, then finds its record
     with file_lock(lock.with_suffix(".lock")):

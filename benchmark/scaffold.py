@@ -14,6 +14,7 @@ from __future__ import annotations
 import keyword
 import re
 from pathlib import Path
+
 from sleepbench.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -134,7 +135,7 @@ import numpy as np
 from sklearn.base import clone
 
 from sleepbench.benchmark.registry import discover, make_entry
-from tests.synthetic import synthetic_set
+from tests.support.synthetic import synthetic_set
 
 #: the entry's file, loaded as a plugin when it is outside models/ and baselines/
 PLUGIN = {plugin}

@@ -149,7 +149,7 @@ def _cluster_bootstrap_ci(diff: np.ndarray, subject: np.ndarray, n_resamples: in
     night counts, so the statistic stays the mean over nights)."""
     from scipy import stats as sst
 
-    from .stats import _seed_kwarg
+    from .stats import seed_kwarg
 
     subjects = np.unique(subject)
     sums = np.array([diff[subject == s].sum() for s in subjects])
@@ -162,7 +162,7 @@ def _cluster_bootstrap_ci(diff: np.ndarray, subject: np.ndarray, n_resamples: in
     res = sst.bootstrap((sums, counts), lambda s, c, axis=-1: s.sum(axis) / c.sum(axis),
                         paired=True, vectorized=True, n_resamples=n_resamples,
                         confidence_level=confidence, method="percentile",
-                        **_seed_kwarg(sst.bootstrap, seed))
+                        **seed_kwarg(sst.bootstrap, seed))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 

@@ -90,8 +90,9 @@ def _pair(model, reference) -> tuple[np.ndarray, np.ndarray, tuple]:
     return x, y, tuple(range(len(x)))
 
 
-def _seed_kwarg(func, seed: int) -> dict:
-    # scipy >= 1.15 takes ``rng``; older releases only ``random_state``.
+def seed_kwarg(func, seed: int) -> dict:
+    """The keyword that seeds a scipy resampling function (``scipy.stats.bootstrap``, ...):
+    ``{"rng": Generator}`` on scipy >= 1.15, ``{"random_state": Generator}`` before."""
     name = "rng" if "rng" in inspect.signature(func).parameters else "random_state"
     return {name: np.random.default_rng(seed)}
 
@@ -182,7 +183,7 @@ def paired_comparison(model, reference, *, n_resamples: int = 10_000, confidence
     else:
         boot = stats.bootstrap((d,), np.mean, n_resamples=n_resamples, confidence_level=confidence,
                                method="percentile", vectorized=True,
-                               **_seed_kwarg(stats.bootstrap, seed))
+                               **seed_kwarg(stats.bootstrap, seed))
         ci_low, ci_high = float(boot.confidence_interval.low), float(boot.confidence_interval.high)
     sd = float(d.std(ddof=1))
     d_z = float(d.mean()) / sd if sd > 0 else None

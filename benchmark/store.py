@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import subprocess
-import sys
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import metadata
@@ -22,7 +21,7 @@ import numpy as np
 
 from sleepbench.datasets.cache import atomic_write_bytes
 
-SCHEMA = 1
+SCHEMA = 2  # 2: one sleepbench package (code files named sleepbench.*), typed flags need precision and cpu_kernel_set
 PACKAGES = ("sleepbench", "torch", "numpy", "scipy", "mne", "scikit-learn", "pandas", "lightgbm", "yasa")
 
 
@@ -111,6 +110,3 @@ def git_commit() -> str | None:
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
-
-def python_executable() -> str:
-    return sys.executable

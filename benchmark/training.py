@@ -11,8 +11,7 @@ over the training epochs and in optimiser steps, never in seconds.
 from __future__ import annotations
 
 import copy
-import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -34,11 +33,9 @@ class TrainRecipe:
     weight_decay: float = 1e-2    # AdamW
     patience: int = 4             # passes without a better validation macro-F1 before stopping
     class_weight: bool = True     # inverse-frequency cross-entropy weights (N1 is rare)
-    max_train_seconds: float | None = None  # wall-clock budget; stops after the current pass
     steps_per_pass: int | None = None      # cap on batches per pass (CPU budget)
     grad_clip: float = 1.0
     schedule: str = "cosine"      # "cosine" or "constant"
-    gain_augment: float | None = None  # scale each training window by a log-uniform factor in [1/a, a]
 
 
 def seed_everything(seed: int) -> None:
@@ -205,9 +202,6 @@ class PassTracker:
       is nothing to select on, and stopping on the training loss would select on the data being
       fitted. So early stopping is off: the model trains the full ``max_passes`` passes and the
       final weights are kept. The report says ``"validation": "none"`` so tables can flag it.
-
-    ``recipe.max_train_seconds`` (None by default, and set by no suite) is an opt-in wall-clock
-    cap checked after each pass; it makes a result depend on the machine.
     """
 
     def __init__(self, module: torch.nn.Module, recipe: TrainRecipe, steps_per_pass: int,
@@ -217,7 +211,6 @@ class PassTracker:
         self.history: list[dict] = []
         self.best_state, self.best_f1, self.best_pass, self.stale = None, -1.0, 0, 0
         self.steps_run = 0
-        self.t0 = time.perf_counter()
 
     def end_pass(self, loss: float, val_macro_f1: float | None, steps: int | None = None) -> bool:
         """Record a finished pass (mean training loss, validation macro-F1 or None, optimiser steps
@@ -232,12 +225,9 @@ class PassTracker:
                 self.best_f1, self.best_pass, self.stale = float(val_macro_f1), n, 0
             else:
                 self.stale += 1
-            if self.stale >= self.recipe.patience:
-                return True
-        else:
-            self.best_pass = n  # no selection: the last pass is the model
-        limit = self.recipe.max_train_seconds
-        return bool(limit and time.perf_counter() - self.t0 > limit)
+            return self.stale >= self.recipe.patience
+        self.best_pass = n  # no selection: the last pass is the model
+        return False
 
     def finish(self) -> dict:
         """Load the selected weights into the module; return the training report.
@@ -303,10 +293,6 @@ def fit_module(module: torch.nn.Module, train: EpochSet, valid: EpochSet, recipe
             s = starts[i:i + recipe.batch_size]
             idx = to_device(torch.from_numpy(s[:, None] + np.arange(recipe.seq_len)[None]), device)
             xb = source.windows(s, recipe.seq_len)
-            if recipe.gain_augment:  # amplitude differs between subjects and amplifiers
-                log_a = np.log(recipe.gain_augment)
-                gain = np.exp(rng.uniform(-log_a, log_a, len(s))).astype(np.float32)
-                xb = xb * to_device(torch.from_numpy(gain), device)[:, None, None, None]
             with autocast(device):
                 logits = module(xb)
             loss = loss_fn(logits.float().reshape(-1, N_CLASSES), y[idx].reshape(-1))
@@ -406,5 +392,3 @@ class DeepEntry(Entry):
         module = getattr(self, "module_", None)
         return None if module is None else int(sum(p.numel() for p in module.parameters()))
 
-    def recipe_dict(self) -> dict:
-        return asdict(self.recipe())

@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
+
 from sleepbench.errors import UserError
 
 #: Name of the manifest a surrogate dataset folder carries (see :mod:`sleepbench.datasets.surrogate`).

@@ -42,10 +42,10 @@ from typing import Iterator
 
 import numpy as np
 
-from .cache import atomic_write_bytes, cached_sha1, config_key, default_cache_dir, load_arrays, save_arrays
-from .records import (Inventory, Record, read_surrogate_manifest, records_for, surrogate_records,
-                      take_inventory)
 from sleepbench.errors import UserError
+
+from .cache import atomic_write_bytes, cached_sha1, config_key, default_cache_dir, load_arrays, save_arrays
+from .records import Inventory, Record, read_surrogate_manifest, records_for, surrogate_records, take_inventory
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +188,8 @@ def bad_signal_epochs(x: np.ndarray, flat_uv: float = FLAT_UV) -> np.ndarray:
 def read_recording(psg: Path, hypnogram: Path, config: PrepConfig = PrepConfig()):
     """Read one night into labelled epochs following the module's preprocessing rule.
 
-    Returns ``(x, y, onsets, n_bad_signal)`` (epochs dropped for bad signal); raises :class:`RecordingError` naming the file and
+    Returns ``(x, y, onsets, n_bad_signal)`` (epochs dropped for bad signal); raises
+    :class:`RecordingError` naming the file and
     the problem.
     """
     import mne

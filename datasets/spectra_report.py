@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sleepbench.errors import UserError
+
 from .sleep_edf import SleepEDF
 from .spectra import plot_stage_spectra, spectral_distance, stage_mean_spectra
-from sleepbench.errors import UserError
 
 
 def write_spectra_report(real_dir: Path, surrogate_dir: Path, out: Path,

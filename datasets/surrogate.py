@@ -21,11 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-from . import hypnogram_model as hm
-from .records import (Record, index_edf_files, sha1_of, sleep_cassette_records,
-                      sleep_telemetry_records, write_surrogate_manifest)
-from .surrogate_signals import SubjectProfile, synthesize_night
 from sleepbench.errors import UserError
+
+from . import hypnogram_model as hm
+from .records import (
+    Record,
+    index_edf_files,
+    sha1_of,
+    sleep_cassette_records,
+    sleep_telemetry_records,
+    write_surrogate_manifest,
+)
+from .surrogate_signals import SubjectProfile, synthesize_night
 
 #: Header fields of the real sleep-cassette PSG signals (SC4001E0-PSG.edf), in file order:
 #: label, rate (Hz), unit, physical range, digital range, transducer, prefiltering.

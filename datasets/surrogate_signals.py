@@ -522,7 +522,7 @@ def _slow_waves(night: _Night) -> np.ndarray:
     20 % criterion holds for pure N3 epochs.  Only epochs with slow waves are synthesised.
     Returns the Fpz-Cz waveform, [n, _E].
     """
-    rng, prof, n, tr = night.rng, night.profile, night.n, night.tr
+    rng, prof, tr = night.rng, night.profile, night.tr
     margin, smooth = 15, 25  # samples kept free at epoch edges; 0.25-s soft bout edges
 
     def gate(stage_codes):

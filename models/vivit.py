@@ -450,9 +450,8 @@ class ViViT(_ViViTBase):
     (lr 2e-3, weight decay 0.05), cosine decay over the run, batches of 16 windows (160 epochs: a
     quick fold has only ~300 windows, and larger batches leave too few steps),
     at most ``steps_per_pass`` = 40 batches per pass, ``max_passes`` = 25 passes, early stopping on
-    validation macro-F1 with ``patience`` = 6, no wall-clock budget by default (a budget in seconds
-    would make reruns differ between machines; ``max_train_seconds`` sets one),
-    inverse-frequency class weights. Raise the budget for Sleep-EDF-scale folds.
+    validation macro-F1 with ``patience`` = 6, no wall-clock budget (a budget in seconds would make
+    reruns differ between machines), inverse-frequency class weights. Raise the budget for Sleep-EDF-scale folds.
     """
 
     def __init__(self, seed: int = 0, layout: str = "context", seq_len: int = 10,
@@ -460,8 +459,7 @@ class ViViT(_ViViTBase):
                  mlp_ratio: float = 2.0, tubelet=None, dropout: float = 0.1, pool: str = "mean",
                  max_passes: int = 25, batch_size: int = 16, lr: float = 2e-3,
                  weight_decay: float = 0.05, patience: int = 6, class_weight: bool = True,
-                 max_train_seconds: float | None = None, steps_per_pass: int | None = 40,
-                 gain_augment: float | None = None):
+                 steps_per_pass: int | None = 40):
         self.seed = seed
         self.layout = layout
         self.seq_len = seq_len
@@ -479,12 +477,12 @@ class ViViT(_ViViTBase):
         self.weight_decay = weight_decay
         self.patience = patience
         self.class_weight = class_weight
-        self.max_train_seconds = max_train_seconds
         self.steps_per_pass = steps_per_pass
-        self.gain_augment = gain_augment
 
 
-ViViTSeed = register_variant("vivit-seed", ViViT, """ViViT on one epoch as a 12-frame video of 2.56-s window spectrograms (origin layout, whole epoch).
+ViViTSeed = register_variant(
+    "vivit-seed", ViViT,
+    """ViViT on one epoch as a 12-frame video of 2.56-s window spectrograms (origin layout, whole epoch).
 
     Module: :class:`ViViTModule` with ``layout="seed"``: the 30-s epoch is cut into 12 windows of
     256 samples (hop ≈ 249.5), each an STFT image of 38 bins (0.78-29.7 Hz) x 5 steps; tubelets of

@@ -165,8 +165,7 @@ class ViViTOrigin(DeepEntry):
                  heads: int = 8, mlp=(1024, 512, 128), tubelet=(8, 8, 8), dropout: float = 0.1,
                  max_passes: int = 15, batch_size: int = 32, lr: float = 1e-3,
                  weight_decay: float = 0.0, patience: int = 4, class_weight: bool = False,
-                 schedule: str = "constant", steps_per_pass: int | None = None,
-                 max_train_seconds: float | None = None):
+                 schedule: str = "constant", steps_per_pass: int | None = None):
         self.seed = seed
         self.truncate = truncate
         self.d_model = d_model
@@ -183,7 +182,6 @@ class ViViTOrigin(DeepEntry):
         self.class_weight = class_weight
         self.schedule = schedule
         self.steps_per_pass = steps_per_pass
-        self.max_train_seconds = max_train_seconds
 
     def build_trunk(self, n_channels: int, n_samples: int, extra_dim: int = 0) -> ViViTOriginModule:
         return _OriginTrunk(n_channels, n_samples, truncate=self.truncate, d_model=self.d_model,
@@ -207,7 +205,8 @@ class _OriginFusion(FINViViTModule):
 
 
 class FINViViTOrigin(FINReportMixin, ViViTOrigin):
-    """The origin's integration: our FINs' 32-d hidden embeddings fused with the origin ViViT's 64-d vector, fine-tuned."""
+    ("The origin's integration: our FINs' 32-d hidden embeddings fused with the origin ViViT's 64-d vector, "
+     "fine-tuned.")
 
     def __init__(self, seed: int = 0, fins: tuple = FIN_KINDS, pretrained: bool = True,
                  fin_config: dict | None = None, fin_lr_scale: float = 1.0,
@@ -215,13 +214,12 @@ class FINViViTOrigin(FINReportMixin, ViViTOrigin):
                  depth: int = 8, heads: int = 8, mlp=(1024, 512, 128), tubelet=(8, 8, 8),
                  dropout: float = 0.1, max_passes: int = 15, batch_size: int = 32, lr: float = 1e-3,
                  weight_decay: float = 0.0, patience: int = 4, class_weight: bool = False,
-                 schedule: str = "constant", steps_per_pass: int | None = None,
-                 max_train_seconds: float | None = None):
+                 schedule: str = "constant", steps_per_pass: int | None = None):
         super().__init__(seed=seed, truncate=truncate, d_model=d_model, depth=depth, heads=heads,
                          mlp=mlp, tubelet=tubelet, dropout=dropout, max_passes=max_passes,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, patience=patience,
                          class_weight=class_weight, schedule=schedule,
-                         steps_per_pass=steps_per_pass, max_train_seconds=max_train_seconds)
+                         steps_per_pass=steps_per_pass)
         self.fins = fins
         self.pretrained = pretrained
         self.fin_config = fin_config

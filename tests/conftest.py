@@ -55,10 +55,19 @@ def module_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def toy_plugin():
-    """Registers the toy entries of tests/toy_entries.py (also for subprocesses, via the env)."""
+    """Registers the toy entries of tests/support/toy_entries.py (also for subprocesses, via the env)."""
     from sleepbench.benchmark.registry import discover
 
-    path = REPO / "tests" / "toy_entries.py"
+    path = REPO / "tests" / "support" / "toy_entries.py"
     os.environ["SLEEPBENCH_PLUGINS"] = str(path)
     discover()
     return path
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that use the fake or the real Docker client are ``docker`` tests (and start
+    processes); the mark follows the fixture, so a new Docker test cannot forget it."""
+    for item in items:
+        if "docker_env" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.docker)
+            item.add_marker(pytest.mark.subprocess)

@@ -218,6 +218,7 @@ def test_cli_exits_nonzero_only_when_nothing_usable_remains(corpus, tmp_path):
     assert all(r.psg in out.stderr for r in bad)
 
 
+@pytest.mark.slow
 def test_run_goes_on_without_the_bad_recordings_and_lists_them(corpus, toy_plugin, tmp_path):
     """The quick protocol on the corpus, with subject 5's PSGs also deleted: subjects 0-2 and 5
     are unusable, so of the three folds only the first (train 4, test 3) has data. It runs; the

@@ -13,8 +13,7 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score
 
 from sleepbench.benchmark.epochs import EpochSet
 from sleepbench.benchmark.registry import discover
-
-from tests.synthetic import N_SAMPLES, SFREQ, macro_f1, synthetic_recording, synthetic_set  # noqa: F401
+from tests.support.synthetic import N_SAMPLES, SFREQ, macro_f1, synthetic_recording, synthetic_set  # noqa: F401
 
 
 def check_proba(p: np.ndarray, n: int) -> None:
@@ -114,7 +113,7 @@ def test_tinysleepnet_defaults_follow_the_paper():
     assert p["lr"] == 1e-4 and p["seq_len"] == 20 and p["batch_size"] == 15
     assert tuple(p["class_weights"]) == (1.0, 1.5, 1.0, 1.0, 1.0)
     assert p["augment_shift"] == 0.1 and p["augment_skip"] == 5
-    assert p["max_train_seconds"] is None and p["steps_per_pass"] is None
+    assert p["steps_per_pass"] is None
     assert p["max_passes"] == 200 and p["patience"] == 50  # the authors' config
 
 
@@ -158,6 +157,7 @@ def test_tinysleepnet_signal_shift_moves_the_whole_night():
     np.testing.assert_array_equal(_shifted(x, 0, 6, 0), x)
 
 
+@pytest.mark.slow
 def test_tinysleepnet_is_deterministic(syn):
     train, valid, test = syn
     params = dict(seed=0, max_passes=2, steps_per_pass=2, batch_size=4, seq_len=10,
@@ -167,6 +167,7 @@ def test_tinysleepnet_is_deterministic(syn):
     assert np.array_equal(runs[0], runs[1])
 
 
+@pytest.mark.slow
 def test_tinysleepnet_pass_covers_every_night_statefully():
     """One pass: nights in batches of ``batch_size``, each as consecutive sequences, so a pass takes
     sum over batches of ceil(longest night / seq_len) steps; the report says so."""
@@ -184,6 +185,7 @@ def test_tinysleepnet_pass_covers_every_night_statefully():
     assert 2 * 8 <= training["steps_run"] <= 2 * 10
 
 
+@pytest.mark.slow
 def test_tinysleepnet_learns():
     train, valid, test = synthetic_set(4, 150, seed=11), synthetic_set(1, 120, seed=2), synthetic_set(2, 120, seed=3)
     m = make("tinysleepnet", seed=0, max_passes=6, batch_size=4, seq_len=10, lr=1e-3,
@@ -202,6 +204,7 @@ def test_tinysleepnet_learns():
 
 # --- yasa ------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_yasa_zero_shot_on_synthetic(syn):
     _, _, test = syn
     m = make("yasa").fit(None, None)
@@ -238,6 +241,7 @@ def surrogate_sets(tmp_path_factory):
     return es(recs[:1]), es(recs[1:2]), es(recs[2:])
 
 
+@pytest.mark.slow
 def test_bandpower_gbm_beats_majority_on_surrogate(surrogate_sets):
     train, valid, test = surrogate_sets
     p = make("bandpower-gbm", seed=0).fit(train, valid).predict_proba(test)
@@ -247,6 +251,7 @@ def test_bandpower_gbm_beats_majority_on_surrogate(surrogate_sets):
     assert f1 > base + 0.1, (f1, base)
 
 
+@pytest.mark.slow
 def test_yasa_zero_shot_on_surrogate(surrogate_sets):
     _, _, test = surrogate_sets
     p = make("yasa").fit(None, None).predict_proba(test)

@@ -10,6 +10,8 @@ import pytest
 
 from sleepbench.benchmark.runner import list_jobs, run
 
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+
 distributed = pytest.importorskip("distributed", reason="the 'cluster' extra (dask[distributed]) is not installed")
 
 MODELS = {"majority": {}, "bandpower-gbm": {"max_iter": 40}}

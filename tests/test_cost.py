@@ -7,8 +7,16 @@ import json
 
 import pytest
 
-from sleepbench.benchmark.cost import (Calibration, FoldShape, Projection, calibrate, compare, fold_seconds,
-                            fold_shapes, list_schedule)
+from sleepbench.benchmark.cost import (
+    Calibration,
+    FoldShape,
+    Projection,
+    calibrate,
+    compare,
+    fold_seconds,
+    fold_shapes,
+    list_schedule,
+)
 from sleepbench.benchmark.protocols import load_protocol
 
 
@@ -74,7 +82,7 @@ def test_an_entry_that_fails_on_noise_is_reported_not_raised(toy_plugin):
 
 
 def test_compare_is_over_the_jobs_that_ran():
-    from sleepbench.benchmark.runner import Job, JobResult
+    from sleepbench.benchmark.jobs import Job, JobResult
 
     jobs = [Job("quick", "m", 0, k) for k in range(3)]
     proj = Projection({j.label: (10.0, 20.0) for j in jobs}, 1.0, 1, {}, [], 0.0, {})
@@ -123,7 +131,7 @@ def test_a_real_run_ends_with_projected_vs_actual(toy_plugin, quick_cache, tmp_p
           "--cache-dir", str(quick_cache), "--cost", "--device", "cpu"])
     assert "reused from the cache" in capsys.readouterr().out
     # (the session's quick cache also holds other tests' calibrations, e.g. test_makefile's)
-    cached = {json.loads(p.read_text())["model"] for p in (quick_cache / "plan").glob("*.json")}
+    cached = {json.loads(p.read_text())["model"] for p in (quick_cache / "cost").glob("*.json")}
     assert "toy-prior" in cached
 
 
@@ -143,6 +151,8 @@ def test_calibrations_are_kept_across_commits_that_leave_the_entry_alone(monkeyp
     assert calibration_key("vivit", *args[1:]) != calibration_key("majority", *args[1:])
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 def test_the_one_pass_fold_measurement_runs(quick_cache):
     """`python -m tests.perf.fold_pass` (the README's measured fold table), on the quick protocol."""
     import subprocess

@@ -24,6 +24,8 @@ from sleepbench.datasets.cache import load_arrays
 
 from .conftest import REPO
 
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+
 N_TRIALS = 10
 N_JOBS = 6  # 3 folds x 2 seeds
 

@@ -17,7 +17,7 @@ from sleepbench.datasets.sleep_edf import SleepEDF, fetch
 from sleepbench.datasets.studies import TEST_UNIT_OFFSET
 from sleepbench.datasets.surrogate import PSG_SIGNALS_ST, SurrogateSpec, generate
 
-from .loopback import MirrorHandler, loopback_mirror
+from .support.loopback import MirrorHandler, loopback_mirror
 
 PROTOCOLS = {"placebo": "sleepedf-sc-to-st", "temazepam": "sleepedf-sc-to-st-temazepam"}
 
@@ -76,6 +76,7 @@ def test_surrogate_in_telemetry_layout(sc_st_surrogate):
     assert rec.x.shape[1:] == (1, 3000) and len(rec.y) > 0 and rec.subject == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("condition", ["placebo", "temazepam"])
 def test_run_cross_study_end_to_end(sc_st_surrogate, tmp_path, condition):
     from sleepbench.benchmark.cli import main

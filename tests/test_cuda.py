@@ -32,20 +32,20 @@ PARAMS = {"max_passes": 2, "steps_per_pass": 4, "batch_size": 4, "d_model": 32}
 
 
 def _sets():
-    from tests.synthetic import synthetic_set
+    from tests.support.synthetic import synthetic_set
 
     return tuple(synthetic_set(n, 60, seed=s) for n, s in ((2, 1), (1, 2), (1, 3)))
 
 
 def _fit_predict(device: str, model: str = "vivit"):
     from sleepbench.benchmark.device import use_device
+    from sleepbench.benchmark.jobs import limited_threads
     from sleepbench.benchmark.registry import make_entry
-    from sleepbench.benchmark.runner import _limited_threads
 
     train, valid, test = _sets()
     accepted = make_entry(model, 5).get_params()
     params = {k: v for k, v in PARAMS.items() if k in accepted}
-    with _limited_threads(1), use_device(device):
+    with limited_threads(1), use_device(device):
         entry = make_entry(model, 5, params).fit(train, valid)
         assert next(entry.module_.parameters()).device.type == device.split(":")[0]
         return entry, np.asarray(entry.predict_proba(test))

@@ -3,7 +3,7 @@ registered entry, in two separate processes (each with its own empty cache, so t
 pre-trained afresh in both).
 
 Same-machine check: bytes are compared only with bytes made in this run, under one CPU kernel set.
-It runs under this machine's own kernel set and under torch's portable one (tests/kernel_sets.py),
+It runs under this machine's own kernel set and under torch's portable one (tests/support/kernel_sets.py),
 so a path that is deterministic on one set only fails here. Across kernel sets a seed gives close,
 not equal, rows (docs/reproducibility.md).
 """
@@ -18,10 +18,12 @@ import pytest
 
 from .conftest import REPO
 
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
+
 #: Small budgets, applied to the entries that take them (see :func:`sleepbench.benchmark.registry.make_entry`).
 #: ``depth`` 1: the code paths are the same at any depth, and the origin's 6.5 M-parameter ViViT at
 #: full depth would make this test minutes longer.
-SMALL = {"max_passes": 1, "steps_per_pass": 3, "batch_size": 8, "max_train_seconds": None, "depth": 1,
+SMALL = {"max_passes": 1, "steps_per_pass": 3, "batch_size": 8, "depth": 1,
          "seq_len": 10, "precise_bn_epochs": 64,
          "fin_config": {"n_train": 600, "n_valid": 100, "epochs": 1, "batch_size": 64}}
 
@@ -32,13 +34,13 @@ def predictions_digest() -> dict[str, str]:
 
     import numpy as np
 
+    from sleepbench.benchmark.jobs import limited_threads
     from sleepbench.benchmark.registry import discover, make_entry
-    from sleepbench.benchmark.runner import _limited_threads
-    from tests.synthetic import synthetic_set
+    from tests.support.synthetic import synthetic_set
 
     train, valid, test = (synthetic_set(n, 60, seed=s) for n, s in ((2, 1), (1, 2), (1, 3)))
     out = {}
-    with _limited_threads(1):  # as the runner runs every job
+    with limited_threads(1):  # as the runner runs every job
         for name, info in discover().items():
             accepted = info.cls().get_params()
             params = {k: v for k, v in SMALL.items() if k in accepted}
@@ -50,7 +52,7 @@ def predictions_digest() -> dict[str, str]:
 def _digests_in_new_processes(kernel_set: str, *caches) -> list[dict[str, str]]:
     """The digests of one child process per cache, run side by side (one thread each) under
     ``kernel_set``."""
-    from .kernel_sets import kernel_set_env
+    from .support.kernel_sets import kernel_set_env
 
     code = "import json; from tests.test_determinism import predictions_digest as d; print(json.dumps(d()))"
     env = {**kernel_set_env(kernel_set), "SLEEPBENCH_PLUGINS": ""}

@@ -10,8 +10,16 @@ import pytest
 import torch
 
 from sleepbench.benchmark import device as dev
-from sleepbench.benchmark.device import (assign_devices, cpu_name, current_device, device_info, parse_device,
-                              resolve_device, to_device, use_device)
+from sleepbench.benchmark.device import (
+    assign_devices,
+    cpu_name,
+    current_device,
+    device_info,
+    parse_device,
+    resolve_device,
+    to_device,
+    use_device,
+)
 from sleepbench.benchmark.executors import gpu_resources, job_devices
 
 
@@ -75,7 +83,7 @@ def test_cpu_path_is_untouched():
 
 def test_a_deep_entry_gives_the_same_bytes_inside_and_outside_a_cpu_device_context():
     from sleepbench.benchmark.registry import make_entry
-    from tests.synthetic import synthetic_set
+    from tests.support.synthetic import synthetic_set
 
     train, valid, test = (synthetic_set(n, 40, seed=s) for n, s in ((2, 1), (1, 2), (1, 3)))
     params = {"max_passes": 1, "steps_per_pass": 2, "batch_size": 4, "d_model": 16}

@@ -15,7 +15,7 @@ from sklearn.base import clone
 from sleepbench.benchmark import cli
 from sleepbench.benchmark.registry import PluginError, discover, make_entry
 from sleepbench.benchmark.training import DeepEntry, TrainRecipe
-from tests.synthetic import macro_f1, synthetic_set
+from tests.support.synthetic import macro_f1, synthetic_set
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -127,6 +127,8 @@ def test_plugin_module_name_is_imported(tmp_path, monkeypatch):
     assert "example-module-plugin" in discover()
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["classic", "deep"])
 def test_new_entry_writes_a_working_entry_and_test(tmp_path, kind, capsys):
     name = f"scaffolded-{kind}"

@@ -10,7 +10,7 @@ import pytest
 from sleepbench.datasets.sleep_edf import fetch
 
 from .conftest import REAL_HYP, REAL_PSG
-from .loopback import MirrorHandler, loopback_mirror
+from .support.loopback import MirrorHandler, loopback_mirror
 
 
 @pytest.fixture

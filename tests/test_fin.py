@@ -12,7 +12,9 @@ from scipy.stats import entropy
 
 from sleepbench.datasets.fin_synthetic import synthetic_signals
 from sleepbench.models.features import BANDS, relative_log_band_powers, shannon_entropy
-from sleepbench.models.fin import FINConfig, fin_path, fin_report, load_fin, pretrain_fin
+from sleepbench.models.fin import FINConfig
+from sleepbench.models.fin_pretrain import fin_path, load_fin, pretrain_fin
+from sleepbench.models.fin_report import fin_report
 
 #: A few-second pre-training for tests (the default config is the benchmark's).
 SMALL = FINConfig(n_train=1500, n_valid=300, epochs=4, batch_size=64)
@@ -96,6 +98,7 @@ def test_relative_spectrum_is_gain_invariant_and_flat_epochs_are_zero():
     assert relative_spectrum(spec.psd(torch.full((1, 3000), 5.0))).abs().max() < 1e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["entropy", "bandpower"])
 def test_pretraining_imitates_and_is_cached(tmp_path, kind):
     fin = pretrain_fin(kind, cache_dir=tmp_path, config=SMALL, progress=False)
@@ -111,6 +114,7 @@ def test_pretraining_imitates_and_is_cached(tmp_path, kind):
         assert fin.embed(x).shape == (8, 32)
 
 
+@pytest.mark.slow
 def test_pretraining_is_deterministic(tmp_path):
     a = pretrain_fin("entropy", cache_dir=tmp_path / "a", config=SMALL, progress=False)
     b = pretrain_fin("entropy", cache_dir=tmp_path / "b", config=SMALL, progress=False)
@@ -118,6 +122,7 @@ def test_pretraining_is_deterministic(tmp_path):
         assert torch.equal(va, vb), k
 
 
+@pytest.mark.slow
 def test_random_control_differs_only_in_weights(tmp_path):
     pre = load_fin("bandpower", pretrained=True, cache_dir=tmp_path, config=SMALL)
     rnd = load_fin("bandpower", pretrained=False, cache_dir=tmp_path, config=SMALL)
@@ -126,6 +131,7 @@ def test_random_control_differs_only_in_weights(tmp_path):
     torch.testing.assert_close(pre.target_mean, rnd.target_mean, atol=0.3, rtol=0.3)
 
 
+@pytest.mark.slow
 def test_report_on_the_real_night(tmp_path, real_dir):
     report = fin_report(real_dir, cache_dir=tmp_path, config=SMALL)
     assert set(report) == {"entropy", "bandpower"}
@@ -137,10 +143,11 @@ def test_report_on_the_real_night(tmp_path, real_dir):
     json.dumps(report)
 
 
+@pytest.mark.slow
 def test_report_cli_without_real_data(tmp_path, monkeypatch, capsys):
     from sleepbench.benchmark import cli
 
-    monkeypatch.setattr("sleepbench.models.fin.FINConfig", lambda **kw: FINConfig(**{**SMALL.__dict__, **kw}))
+    monkeypatch.setattr("sleepbench.models.fin_pretrain.FINConfig", lambda **kw: FINConfig(**{**SMALL.__dict__, **kw}))
     assert cli.main(["fin", "report", "--json", "--cache-dir", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert "r2" in out["entropy"]["synthetic"] and isinstance(out["bandpower"]["real"], str)
@@ -150,27 +157,31 @@ def test_report_cli_without_real_data(tmp_path, monkeypatch, capsys):
 
 def _ship(tmp_path, monkeypatch, kind="bandpower"):
     """Ship a SMALL FIN into a scratch weights folder, as `fin pretrain --write` does."""
-    import sleepbench.models.fin as fin_mod
     from dataclasses import asdict, replace
 
-    monkeypatch.setattr(fin_mod, "WEIGHTS_DIR", tmp_path / "weights")
-    monkeypatch.setattr(fin_mod, "MANIFEST", tmp_path / "weights" / "MANIFEST.json")
+    import sleepbench.models.fin_weights as weights
+    from sleepbench.models.fin import FIN_VERSION
+    from sleepbench.models.fin_pretrain import train_fin
+
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "weights")
+    monkeypatch.setattr(weights, "MANIFEST", tmp_path / "weights" / "MANIFEST.json")
     config = replace(SMALL, kind=kind)
-    module, info = fin_mod.train_fin(config)
-    data = fin_mod.serialize_fin(module, info)
-    path = fin_mod.shipped_path(kind)
+    module, info = train_fin(config)
+    data = weights.serialize_fin(module, info)
+    path = weights.shipped_path(kind)
     path.parent.mkdir(parents=True)
     path.write_bytes(data)
-    fin_mod.MANIFEST.write_text(json.dumps({"version": fin_mod.FIN_VERSION, "fins": {kind: {
-        "file": path.name, "sha256": fin_mod.sha256_bytes(data), "config_key": config.key(),
+    weights.MANIFEST.write_text(json.dumps({"version": FIN_VERSION, "fins": {kind: {
+        "file": path.name, "sha256": weights.sha256_bytes(data), "config_key": config.key(),
         "config": asdict(config)}}}))
-    return fin_mod, path, module
+    return weights, path, module
 
 
+@pytest.mark.slow
 def test_shipped_weights_are_loaded_with_their_checksum(tmp_path, monkeypatch):
-    fin_mod, path, trained = _ship(tmp_path, monkeypatch)
-    fin = fin_mod.pretrain_fin("bandpower", cache_dir=tmp_path / "cache", config=SMALL, progress=False)
-    assert fin.source == str(path) and fin.sha256 == fin_mod.sha256_bytes(path.read_bytes())
+    weights, path, trained = _ship(tmp_path, monkeypatch)
+    fin = pretrain_fin("bandpower", cache_dir=tmp_path / "cache", config=SMALL, progress=False)
+    assert fin.source == str(path) and fin.sha256 == weights.sha256_bytes(path.read_bytes())
     assert not (tmp_path / "cache").exists()                 # nothing pre-trained, nothing cached
     for a, b in zip(trained.state_dict().values(), fin.state_dict().values()):
         assert torch.equal(a, b)
@@ -178,25 +189,28 @@ def test_shipped_weights_are_loaded_with_their_checksum(tmp_path, monkeypatch):
     data[len(data) // 2] ^= 0xFF                              # one flipped byte
     path.write_bytes(bytes(data))
     with pytest.raises(ValueError, match=str(path).replace("\\", "\\\\") + ": SHA-256"):
-        fin_mod.pretrain_fin("bandpower", cache_dir=tmp_path / "cache", config=SMALL, progress=False)
+        pretrain_fin("bandpower", cache_dir=tmp_path / "cache", config=SMALL, progress=False)
     path.unlink()
     with pytest.raises(FileNotFoundError, match=path.name):
-        fin_mod.load_fin("bandpower", cache_dir=tmp_path / "cache", config=SMALL)
+        load_fin("bandpower", cache_dir=tmp_path / "cache", config=SMALL)
 
 
 def rebuild_digests() -> list[str]:
     """SHA-256 of two FIN files pre-trained one after the other in this process (SMALL config)."""
-    from sleepbench.models.fin import serialize_fin, sha256_bytes, train_fin
+    from sleepbench.models.fin_pretrain import train_fin
+    from sleepbench.models.fin_weights import serialize_fin, sha256_bytes
 
     config = FINConfig(**{**SMALL.__dict__, "kind": "entropy"})
     return [sha256_bytes(serialize_fin(*train_fin(config))) for _ in range(2)]
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 @pytest.mark.parametrize("kernel_set", ["own", "default"])
 def test_same_machine_fin_rebuilds_are_byte_identical(kernel_set):
     """Same-machine check (bytes compared only with bytes of this run): under one CPU kernel set, at
     one thread, a FIN rebuild reproduces its file bit for bit."""
-    from tests.kernel_sets import call
+    from tests.support.kernel_sets import call
 
     a, b = call(kernel_set, "tests.test_fin:rebuild_digests")
     assert a == b, (f"same-machine check: two FIN rebuilds under the {kernel_set} CPU kernel set, in "
@@ -204,21 +218,22 @@ def test_same_machine_fin_rebuilds_are_byte_identical(kernel_set):
 
 
 def rebuild_against_shipped(real_dir: str | None) -> dict:
-    from sleepbench.models.fin import rebuild_fins
+    from sleepbench.models.fin_rebuild import rebuild_fins
 
     return rebuild_fins(progress=False, real_dir=real_dir)
 
 
+@pytest.mark.subprocess
+@pytest.mark.slow
 @pytest.mark.parametrize("kernel_set", ["own", "default"])
 def test_rebuilt_fins_imitate_as_well_as_the_shipped_ones(kernel_set):
     """Cross-machine check (no bytes compared): the default FINs rebuilt here, under this machine's
     own CPU kernel set and under torch's portable one, imitate their features as well as the shipped
     files (written on another machine), |dR2| <= EQUIVALENT_R2 on held-out synthetic signals and on
     SC4001E0 when it is there. Their bytes match only on the kernel set that wrote them."""
+    from sleepbench.models.fin_rebuild import EQUIVALENT_R2
     from tests.conftest import REAL_DIR, REAL_HYP, REAL_PSG
-    from tests.kernel_sets import call
-
-    from sleepbench.models.fin import EQUIVALENT_R2
+    from tests.support.kernel_sets import call
 
     real = str(REAL_DIR) if REAL_PSG.is_file() and REAL_HYP.is_file() else None
     for kind, r in call(kernel_set, "tests.test_fin:rebuild_against_shipped", real).items():
@@ -234,7 +249,7 @@ def test_rebuilt_fins_imitate_as_well_as_the_shipped_ones(kernel_set):
 def test_fin_pretrain_says_when_bytes_differ_but_imitation_is_equivalent(monkeypatch, capsys):
     """`fin pretrain` on a CPU that does not reproduce the shipped bytes: one line per FIN with the
     equivalence figures, exit 0; the shipped files stay untouched."""
-    import sleepbench.models.fin as fin_mod
+    import sleepbench.models.fin_rebuild as fin_rebuild
     from sleepbench.benchmark import cli
 
     def fake(kinds, write, real_dir, cache_dir):
@@ -243,7 +258,7 @@ def test_fin_pretrain_says_when_bytes_differ_but_imitation_is_equivalent(monkeyp
                     "max_abs_diff": 0.52, "r2": r2, "max_r2_diff": 0.0013, "equivalent": True,
                     "kernel_set": "DEFAULT", "train_seconds": 17.0} for k in kinds}
 
-    monkeypatch.setattr(fin_mod, "rebuild_fins", fake)
+    monkeypatch.setattr(fin_rebuild, "rebuild_fins", fake)
     assert cli.main(["fin", "pretrain"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all("not bit-identical" in ln and "but equivalent" in ln
@@ -255,7 +270,7 @@ def test_fin_pretrain_says_when_bytes_differ_but_imitation_is_equivalent(monkeyp
             r.update(max_r2_diff=0.04, equivalent=False)
         return out
 
-    monkeypatch.setattr(fin_mod, "rebuild_fins", worse)
+    monkeypatch.setattr(fin_rebuild, "rebuild_fins", worse)
     assert cli.main(["fin", "pretrain"]) == 1
     assert "DIFFERS" in capsys.readouterr().out
 
@@ -263,7 +278,8 @@ def test_fin_pretrain_says_when_bytes_differ_but_imitation_is_equivalent(monkeyp
 def test_the_repository_ships_the_default_fins():
     """The default FINs are files of the repository, matching their manifest; loading them needs
     no pre-training (every user of a commit gets the same FINs)."""
-    from sleepbench.models.fin import FIN_VERSION, MANIFEST, WEIGHTS_DIR, load_shipped, read_manifest
+    from sleepbench.models.fin import FIN_VERSION
+    from sleepbench.models.fin_weights import MANIFEST, WEIGHTS_DIR, load_shipped, read_manifest
 
     manifest = read_manifest()
     assert manifest.get("version") == FIN_VERSION, f"{MANIFEST}: rebuild with `sleepbench fin pretrain --write`"

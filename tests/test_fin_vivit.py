@@ -9,12 +9,13 @@ import torch
 
 from sleepbench.benchmark.registry import discover, make_entry
 from sleepbench.models.features import relative_log_band_powers, shannon_entropy
-from sleepbench.models.fin import FINConfig, load_fin, target_stats
-from tests.synthetic import synthetic_set
+from sleepbench.models.fin import FINConfig, target_stats
+from sleepbench.models.fin_pretrain import load_fin
+from tests.support.synthetic import synthetic_set
 
 #: A few-second FIN pre-training shared by these tests (cached in a per-session folder).
 SMALL = dict(n_train=1200, n_valid=200, epochs=2, batch_size=64)
-RECIPE = dict(max_passes=2, steps_per_pass=4, max_train_seconds=None, batch_size=8)
+RECIPE = dict(max_passes=2, steps_per_pass=4, batch_size=8)
 ENTRIES = ("fin-vivit", "fin-vivit-entropy", "fin-vivit-bandpower", "fin-vivit-frozen",
            "fin-vivit-random", "fin-vivit-embed", "vivit-oracle")
 
@@ -42,6 +43,7 @@ def test_all_entries_registered_with_descriptions():
                                         ("fin-vivit-bandpower", 5), ("fin-vivit-frozen", 6),
                                         ("fin-vivit-random", 6), ("fin-vivit-embed", 64),
                                         ("vivit-oracle", 6)])
+@pytest.mark.slow
 def test_fusion_head_width(name, extra):
     module = entry(name).build_module(1, 3000)
     assert module.vivit.head.in_features == module.vivit.d_model + extra
@@ -49,6 +51,7 @@ def test_fusion_head_width(name, extra):
     assert module(x).shape == (2, 10, 5)
 
 
+@pytest.mark.slow
 def test_oracle_branch_is_the_standardised_exact_features():
     module = entry("vivit-oracle").build_module(1, 3000)
     x = torch.randn(1, 3, 1, 3000) * 30
@@ -60,6 +63,7 @@ def test_oracle_branch_is_the_standardised_exact_features():
     np.testing.assert_allclose(feats, (exact - mean) / std, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_output_fusion_is_the_standardised_fin_outputs():
     """The trunk receives each FIN's imitated feature, on the oracle's scale: only its feature for
     a single-FIN ablation."""
@@ -75,6 +79,7 @@ def test_output_fusion_is_the_standardised_fin_outputs():
         torch.testing.assert_close(feats, (outs - torch.from_numpy(mean)) / torch.from_numpy(std))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["fin-vivit", "fin-vivit-embed", "fin-vivit-bandpower", "fin-vivit-entropy"])
 def test_one_stft_serves_trunk_and_fins(name):
     """FIN-ViViT computes the spectrogram once for the trunk and the FINs' spectral front end: the
@@ -88,6 +93,7 @@ def test_one_stft_serves_trunk_and_fins(name):
     assert torch.equal(shared, separate)
 
 
+@pytest.mark.slow
 def test_frozen_and_oracle_differ_only_by_the_features():
     """Same trunk initialisation, same head width, same standardisation: only the imitation error
     separates fin-vivit-frozen from vivit-oracle."""
@@ -99,6 +105,7 @@ def test_frozen_and_oracle_differ_only_by_the_features():
     torch.testing.assert_close(frozen.branch.feat_std, oracle.branch.feat_std)
 
 
+@pytest.mark.slow
 def test_random_control_has_the_same_architecture():
     pre = entry("fin-vivit").build_module(1, 3000)
     rnd = entry("fin-vivit-random").build_module(1, 3000)
@@ -109,6 +116,7 @@ def test_random_control_has_the_same_architecture():
     assert all(len(h) == 64 for h in pre.branch.weights_sha256.values())
 
 
+@pytest.mark.slow
 def test_fin_parameter_groups():
     module = entry("fin-vivit", lr=1e-3, weight_decay=0.05).build_module(1, 3000)
     trunk, fin = module.param_groups(1e-3, 0.05)
@@ -119,6 +127,7 @@ def test_fin_parameter_groups():
     assert len(frozen.param_groups(1e-3, 0.05)) == 1     # nothing of the FINs trains
 
 
+@pytest.mark.slow
 def test_parameter_counts(syn):
     train, valid, _ = syn
     rec = dict(max_passes=1, steps_per_pass=1)
@@ -130,6 +139,7 @@ def test_parameter_counts(syn):
     assert frozen.n_trainable_params() == frozen.n_params() - n_fin == oracle.n_params()
 
 
+@pytest.mark.slow
 def test_report_measures_imitation_before_and_after(syn):
     train, valid, test = syn
     for name, kinds in (("fin-vivit", ("entropy", "bandpower")), ("fin-vivit-frozen", ("entropy", "bandpower")),
@@ -155,6 +165,7 @@ def test_report_measures_imitation_before_and_after(syn):
     assert "fin" not in oracle.report(test)
 
 
+@pytest.mark.slow
 def test_frozen_fins_do_not_change_and_finetuned_ones_do(syn):
     train, valid, _ = syn
     fresh = {k: load_fin(k, config=FINConfig(**SMALL)) for k in ("entropy", "bandpower")}
@@ -169,12 +180,14 @@ def test_frozen_fins_do_not_change_and_finetuned_ones_do(syn):
                                                              tuned.branch.fins[kind].parameters()))
 
 
+@pytest.mark.slow
 def test_random_control_is_not_pretrained():
     pre = entry("fin-vivit").build_module(1, 3000).branch.fins["entropy"]
     rnd = entry("fin-vivit-random").build_module(1, 3000).branch.fins["entropy"]
     assert not torch.equal(pre.head.weight, rnd.head.weight)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["fin-vivit", "vivit-oracle"])
 def test_fit_is_deterministic(syn, name):
     train, valid, test = syn

@@ -1,4 +1,4 @@
-"""Every `make` command the README documents, run for real (Docker through tests/fake_docker.py).
+"""Every `make` command the README documents, run for real (Docker through tests/support/fake_docker.py).
 
 Each target runs its own recipe against the installed package; only the entries are cut down
 (``MODELS=majority``) and the engine is imitated, so a broken recipe (a wrong path, a flag the CLI
@@ -19,10 +19,11 @@ import pytest
 
 from tests.conftest import REAL_HYP, REAL_PSG, REPO
 
-FAKE_DOCKER = REPO / "tests" / "fake_docker.py"
+FAKE_DOCKER = REPO / "tests" / "support" / "fake_docker.py"
 BIN = Path(sys.executable).parent
 
-pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+pytestmark = [pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed"),
+              pytest.mark.slow, pytest.mark.subprocess]
 
 
 def _make(*args, env_extra=None, cwd=REPO, timeout=600) -> subprocess.CompletedProcess:
@@ -57,7 +58,7 @@ def _docker_calls(log: Path) -> list[list[str]]:
 def test_make_help_lists_every_documented_target():
     out = _make("help").stdout
     for target in ("quick", "test", "image", "benchmark", "benchmark-local", "real-night", "tables",
-                   "bench", "gpu-check"):
+                   "bench", "gpu-check", "test-fast", "lint"):
         assert f"make {target} " in out
     for variable in ("MODELS=", "BENCH_TESTS=", "BENCH_BASELINE=", "TORCH_INDEX="):
         assert variable in out

@@ -16,12 +16,27 @@ import yaml
 from sleepbench.benchmark import cli
 from sleepbench.benchmark.metrics import epoch_metrics, grouped_metrics
 from sleepbench.benchmark.protocols import load_protocol
-from sleepbench.benchmark.reporting import build_tables
-from sleepbench.benchmark.reporting.bibliography import (BIBTEX, DATA_KEYS, ENTRIES, STATS_KEYS, bib_keys,
-                                              bibtex_all, bibtex_for, display_name)
-from sleepbench.benchmark.reporting.paper import (contrast_rows, main_table_tex, stats_table_tex, table_bibtex,
-                                       write_paper)
 from sleepbench.benchmark.registry import discover
+from sleepbench.benchmark.reporting import build_tables
+from sleepbench.benchmark.reporting.bibliography import (
+    BIBTEX,
+    DATA_KEYS,
+    ENTRIES,
+    STATS_KEYS,
+    bib_keys,
+    bibtex_all,
+    bibtex_for,
+    display_name,
+)
+from sleepbench.benchmark.reporting.paper import (
+    contrast_rows,
+    main_table_tex,
+    stats_table_tex,
+    table_bibtex,
+    write_paper,
+)
+from sleepbench.benchmark.store import SCHEMA
+from sleepbench.datasets.cache import CACHE_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = load_protocol("quick")
@@ -55,12 +70,14 @@ def write_fake_run(root: Path, model: str, seed: int, fold: int, n_trainable=Non
                         recording=cat(3).astype(str))
     n = N_PARAMS[model]
     record = {
-        "schema": 1, "config_hash": "x" * 20,
+        "schema": SCHEMA, "config_hash": "x" * 20,
         "protocol": {k: QUICK[k] for k in ("name", "version", "hash", "title", "kind")},
         "dataset": {"source": "surrogate", "channels": ["EEG Fpz-Cz"], "sfreq": 100.0, "epoch_sec": 30.0,
                     "wake_margin_min": 30.0, "checksums": {p[3]: ["a", "h"] for p in parts}},
-        "model": {"name": model, "params": {}, "n_params": n,
+        "model": {"name": model, "params": {}, "n_params": n, "code_hash": "c0de",
                   "n_trainable_params": n_trainable if n_trainable is not None else n, "description": "fake"},
+        "identity": {"code_hash": "c0de", "code_files": {}, "cache_version": CACHE_VERSION},
+        "entry_report": {}, "prediction_context": "test epochs", "precision": "fp32",
         "seed": seed, "fold": fold,
         "subjects": {k: QUICK["folds"][fold][k] for k in ("train", "valid", "test")},
         "metrics": {"pooled": epoch_metrics(y_true, y_pred),
@@ -68,7 +85,7 @@ def write_fake_run(root: Path, model: str, seed: int, fold: int, n_trainable=Non
                     "per_night": grouped_metrics(y_true, y_pred, cat(3))},
         "n_test_epochs": int(len(y_true)), "timing": {"fit_s": 30.0 + fold, "predict_s": 0.1},
         "environment": {"python": "3.11", "packages": {"torch": "2.x"}, "git_commit": "abc123",
-                        "platform": "x", "device": {"type": "cpu", "name": "x86"}},
+                        "platform": "x", "device": {"type": "cpu", "name": "x86"}, "cpu_kernel_set": "AVX2"},
         "created": "2026-11-25T07:00:00+00:00",
     }
     base.with_suffix(".json").write_text(json.dumps(record))
@@ -191,7 +208,7 @@ def test_cite_prints_the_bibtex_of_a_table(tmp_path, capsys):
 def test_plugin_entries_name_and_cite_themselves(tmp_path, monkeypatch):
     plugin = tmp_path / "cited_entry.py"
     plugin.write_text(
-        "from baselines.majority import Majority\nfrom benchmark.registry import register\n\n"
+        "from sleepbench.baselines.majority import Majority\nfrom sleepbench.benchmark.registry import register\n\n"
         "@register('cited-plugin')\nclass Cited(Majority):\n    '''A plugin with its paper.'''\n"
         "    display_name = 'Cited & Co'\n"
         "    cite = {'doe2024': '@article{doe2024, author={Doe, J.}, title={T}, journal={J}, year={2024}}'}\n")
@@ -257,7 +274,7 @@ def _drawn_figures(monkeypatch, table, tmp_path):
         return original(self, path, *a, **kw)
 
     monkeypatch.setattr(Figure, "savefig", keep)
-    paths = write_figures(None, "quick", out_dir=tmp_path, table=table)
+    paths = write_figures(table, tmp_path)
     return paths, saved
 
 
@@ -311,3 +328,17 @@ def test_figures_fit_a_column_or_a_page_with_stable_colours(table, tmp_path, mon
     for a in conf.axes:  # the matrix and its colour bar
         assert not title.overlaps(a.get_tightbbox(r)), "title overlaps an axis or the colour bar"
     assert "2/3 folds" in conf._suptitle.get_text()
+
+
+def test_one_formatting_for_every_export():
+    """Markdown, LaTeX, HTML and the paper print numbers and p-values through reporting.formatting."""
+    from sleepbench.benchmark.reporting.formatting import interval, p_text, spread, thousands_text
+
+    ps = (None, float("nan"), 0.0004, 0.0123)
+    assert [p_text(p) for p in ps] == ["—", "—", "<0.001", "0.012"]
+    assert [p_text(p, as_tex=True) for p in ps] == ["--", "--", "$<$0.001", "0.012"]
+    assert [thousands_text(n) for n in (None, 0, 5, 1_516_421)] == ["—", "0", "<0.1", "1,516.4"]
+    assert thousands_text(1_516_421, as_tex=True) == "1{,}516.4" and thousands_text(5, as_tex=True) == "$<$0.1"
+    assert spread(0.8412, 0.0023, 1, scale=100) == "84.1 ± 0.2" and spread(0.8412, None, scale=100) == "84.1"
+    assert spread(0.8412, 0.0023, 1, scale=100, as_tex=True, compact=True) == r"84.1$\pm$0.2"
+    assert interval(-0.012, 0.034, scale=100) == "[-1.2, +3.4]" and interval(None, 0.1, as_tex=True) == "--"

@@ -17,10 +17,10 @@ import pytest
 import torch
 
 from sleepbench.benchmark.device import current_precision, parse_precision, use_precision
+from sleepbench.benchmark.jobs import limited_threads
 from sleepbench.benchmark.registry import make_entry
-from sleepbench.benchmark.runner import _limited_threads
 from sleepbench.benchmark.training import SignalSource, TrainRecipe, fit_module, keep_on_device, predict_module, windows
-from tests.synthetic import macro_f1, synthetic_set
+from tests.support.synthetic import macro_f1, synthetic_set
 
 SMALL = {"max_passes": 3, "batch_size": 8, "d_model": 32}
 
@@ -41,7 +41,7 @@ def test_precision_is_parsed_and_scoped():
 
 def test_a_deep_entry_learns_under_bf16_autocast_on_the_cpu():
     train, valid, test = _sets()
-    with _limited_threads(1), use_precision("bf16"):
+    with limited_threads(1), use_precision("bf16"):
         entry = make_entry("vivit", 0, SMALL).fit(train, valid)
         proba = entry.predict_proba(test)
     assert proba.dtype == np.float32 and np.isfinite(proba).all()
@@ -50,7 +50,7 @@ def test_a_deep_entry_learns_under_bf16_autocast_on_the_cpu():
     assert history[-1]["loss"] < history[0]["loss"], history
     chance = macro_f1(test.y, np.full(len(test.y), np.bincount(train.y).argmax()))
     assert macro_f1(test.y, proba.argmax(1)) > chance + 0.2
-    with _limited_threads(1):  # fp32 from the same seed: close, but another computation
+    with limited_threads(1):  # fp32 from the same seed: close, but another computation
         p32 = make_entry("vivit", 0, SMALL).fit(train, valid).predict_proba(test)
     assert not np.array_equal(p32, proba)
 
@@ -74,7 +74,7 @@ def _train_digest(resident: bool) -> str:
     entry = make_entry("vivit", 0, SMALL)
     module = entry.build_module(1, 3000)
     recipe = TrainRecipe(max_passes=2, batch_size=8, seq_len=entry.recipe().seq_len)
-    with _limited_threads(1):
+    with limited_threads(1):
         fit_module(module, train, valid, recipe, seed=0, resident=resident)
         proba = predict_module(module, test, recipe.seq_len,
                                source=SignalSource(test.x, torch.device("cpu"), resident))
@@ -85,6 +85,7 @@ def test_training_through_resident_signals_is_byte_identical():
     assert _train_digest(True) == _train_digest(False)
 
 
+@pytest.mark.slow
 def test_a_bf16_record_is_another_experiment(quick_cache, tmp_path):
     from dataclasses import replace
 

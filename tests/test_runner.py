@@ -76,6 +76,7 @@ def test_one_failing_fold_does_not_sink_the_run(toy_plugin, quick_cache, tmp_pat
     assert sum(r.status == "done" for r in results) == 5
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_without_redoing_finished_folds(toy_plugin, quick_cache, tmp_path):
     suite = tmp_path / "slow.yaml"
     suite.write_text("protocol: quick\nseeds: [0]\nmodels:\n  toy-prior: {sleep_s: 2.0}\n")
@@ -113,7 +114,8 @@ def test_record_stores_its_full_identity(toy_plugin, quick_cache, tmp_path):
     assert ident["cache_version"] == CACHE_VERSION and ident["prep"] == load_protocol("quick")["prep"]
     assert ident["data"] == rec["dataset"]["checksums"] and ident["data"]
     files = ident["code_files"]
-    assert "plugin:toy_entries.py" in files and "sleepbench.benchmark.runner" in files and "sleepbench.benchmark.training" in files
+    assert ("plugin:toy_entries.py" in files and "sleepbench.benchmark.runner" in files
+            and "sleepbench.benchmark.training" in files)
     assert ident["code_hash"] == rec["model"]["code_hash"] and len(ident["code_hash"]) == 64
 
 
@@ -123,13 +125,15 @@ def test_code_identity_follows_lazy_imports_of_the_entry():
 
     files = code_identity(get_entry("fin-vivit").cls)["files"]
     # models/fin.py is imported inside a method of fin_vivit.py: a change there must redo records
-    assert {"sleepbench.models.fin_vivit", "sleepbench.models.vivit", "sleepbench.models.fin", "sleepbench.benchmark.epochs"} <= set(files)
-    assert "sleepbench.benchmark.cli" not in files and not any(f.startswith("sleepbench.benchmark.reporting") for f in files)
+    assert {"sleepbench.models.fin_vivit", "sleepbench.models.vivit", "sleepbench.models.fin",
+            "sleepbench.benchmark.epochs"} <= set(files)
+    assert ("sleepbench.benchmark.cli" not in files
+            and not any(f.startswith("sleepbench.benchmark.reporting") for f in files))
 
 
 def test_every_identity_field_changes_the_config_hash():
     from sleepbench.benchmark.identity import config_hash
-    from sleepbench.benchmark.runner import Job
+    from sleepbench.benchmark.jobs import Job
 
     job, protocol = Job("quick", "m", 0, 0), {"hash": "p"}
     base = {"harness": 2, "params": {"lr": 1e-3}, "code_hash": "c", "code_files": {}, "cache_version": 2,

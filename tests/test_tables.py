@@ -1,4 +1,4 @@
-"""sleepbench.benchmark.tables / benchmark.figures on fake run records written in the runner's schema."""
+"""sleepbench.benchmark.reporting tables and figures on fake run records written in the runner's schema."""
 
 from __future__ import annotations
 
@@ -14,15 +14,19 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
 from sleepbench.benchmark.metrics import epoch_metrics, grouped_metrics
 from sleepbench.benchmark.protocols import load_protocol
+from sleepbench.benchmark.reporting.records import MixedRecordsError
+from sleepbench.benchmark.reporting.tables import build_tables, format_summary, write_tables
 from sleepbench.benchmark.stats import paired_comparison
-from sleepbench.benchmark.tables import MixedRecordsError, build_tables, format_summary, write_tables
+from sleepbench.benchmark.store import SCHEMA
+from sleepbench.datasets.cache import CACHE_VERSION
 from sleepbench.datasets.sleep_edf import STAGES
 
 QUICK = load_protocol("quick")  # real name and hash: the expected folds come from the committed file
 SKILL = {"majority": 0.0, "cnn": 0.75, "vivit": 0.85}  # share of epochs predicted right on purpose
 ENV = {"python": "3.11", "packages": {"torch": "2.13.0", "numpy": "2.3.1", "scikit-learn": "1.7.0",
                                       "mne": "1.10.0"},
-       "git_commit": "abc123", "platform": "x", "device": {"type": "cpu", "name": "x86_64"}}
+       "git_commit": "abc123", "platform": "x", "device": {"type": "cpu", "name": "x86_64"},
+       "cpu_kernel_set": "AVX2"}
 
 
 def write_run(root: Path, model: str, seed: int, fold: int, *, protocol: dict = QUICK,
@@ -30,8 +34,9 @@ def write_run(root: Path, model: str, seed: int, fold: int, *, protocol: dict = 
               n_params: int = 1234, fit_s: float = 10.0, checksum: str = "a", params: dict | None = None,
               code_hash: str = "c0de", entry_report: dict | None = None, environment: dict | None = None,
               subjects: dict | None = None, n_trainable_params: int | None = None,
-              precision: str | None = None) -> None:
-    """One fold record (json + npz) as the runner writes it; predictions from a seeded rng."""
+              precision: str = "fp32") -> None:
+    """One fold record (json + npz) as the runner writes it (every field of the current record
+    schema); predictions from a seeded rng."""
     test = protocol["folds"][fold]["test"]
     rng = np.random.default_rng([seed, fold, sum(map(ord, model))])
     parts = []
@@ -56,7 +61,7 @@ def write_run(root: Path, model: str, seed: int, fold: int, *, protocol: dict = 
                         proba=np.eye(5, dtype=np.float32)[y_pred], subject=subject, night=night,
                         epoch=epoch, recording=recording)
     record = {
-        "schema": 1, "config_hash": "x" * 20,
+        "schema": SCHEMA, "config_hash": "x" * 20,
         "protocol": {"name": protocol["name"], "version": protocol["version"],
                      "hash": phash or protocol["hash"], "title": protocol["title"],
                      "kind": kind or protocol["kind"]},
@@ -65,9 +70,9 @@ def write_run(root: Path, model: str, seed: int, fold: int, *, protocol: dict = 
         "model": {"name": model, "params": {"seed": seed, **(params or {})}, "n_params": n_params,
                   "n_trainable_params": n_params if n_trainable_params is None else n_trainable_params,
                   "code_hash": code_hash, "description": "fake"},
-        "identity": {"code_hash": code_hash},
-        "entry_report": entry_report or {},
-        "seed": seed, "fold": fold,
+        "identity": {"code_hash": code_hash, "code_files": {}, "cache_version": CACHE_VERSION},
+        "entry_report": entry_report or {}, "prediction_context": "test epochs",
+        "seed": seed, "fold": fold, "precision": precision,
         "subjects": subjects or {k: protocol["folds"][fold][k] for k in ("train", "valid", "test")},
         "metrics": {"pooled": epoch_metrics(y_true, y_pred),
                     "per_subject": grouped_metrics(y_true, y_pred, subject),
@@ -76,8 +81,6 @@ def write_run(root: Path, model: str, seed: int, fold: int, *, protocol: dict = 
         "environment": environment or ENV,
         "created": "2026-11-25T07:00:00+00:00",
     }
-    if precision is not None:
-        record["precision"] = precision
     base.with_suffix(".json").write_text(json.dumps(record))
 
 
@@ -479,7 +482,8 @@ def test_a_contrast_of_a_model_left_out_of_the_table_stays_in_the_family(tmp_pat
 
     root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))
     suite = str(_suite(tmp_path, SUITE))
-    full = build_tables(root, selection=make_selection(suite=suite))["quick"].contrasts.set_index(["model", "reference"])
+    full = build_tables(root, selection=make_selection(suite=suite))["quick"].contrasts.set_index(
+        ["model", "reference"])
     part = build_tables(root, selection=make_selection(suite=suite, exclude="cnn"))["quick"]
     c = part.contrasts.set_index(["model", "reference"])
     assert len(c) == 3 and "left out of the table" in c.loc[("cnn", "majority"), "note"]
@@ -528,7 +532,8 @@ def test_cli_tables_selects_models_and_rejects_unknown_names(tmp_path, capsys):
     assert "| majority (ref.)" in out and "| vivit" not in out
     assert main([*base, "--suite", str(_suite(tmp_path, SUITE)), "--exclude", "vivit"]) == 0
     assert "## Contrasts" in capsys.readouterr().out
-    for args, phrase in (([*base, "--protocol", "quik"], "no records of protocol 'quik'; protocols with records: quick"),
+    for args, phrase in (([*base, "--protocol", "quik"],
+                          "no records of protocol 'quik'; protocols with records: quick"),
                          ([*base, "--models", "cnn,vivitt"], "vivitt have no records"),
                          ([*base, "--exclude", "nope"], "nope have no records"),
                          ([*base, "--reference", "vivitt"], "reference 'vivitt' has no records"),
@@ -602,12 +607,14 @@ def test_a_contrast_of_rows_made_by_different_shared_code_is_flagged(tmp_path):
     for model, trunk in (("majority", None), ("cnn", "v1"), ("vivit", "v2")):  # vivit rerun after an edit
         for js in (root / "runs/quick" / model / "seed-0").glob("*.json"):
             rec = json.loads(js.read_text())
-            code = {"sleepbench.benchmark.training": "t1"} if trunk is None else {**files, "sleepbench.models.vivit": trunk}
-            rec["identity"] = {"code_hash": rec["model"]["code_hash"], "code_files": code}
+            code = ({"sleepbench.benchmark.training": "t1"} if trunk is None
+                    else {**files, "sleepbench.models.vivit": trunk})
+            rec["identity"] = {**rec["identity"], "code_files": code}
             js.write_text(json.dumps(rec))
     t = build_tables(root, selection=make_selection(suite=str(_suite(tmp_path, SUITE))))["quick"]
     c = t.contrasts.set_index(["model", "reference"])
-    assert c.loc[("vivit", "cnn"), "shared_code"] == "made by different versions of shared code: sleepbench.models.vivit"
+    assert (c.loc[("vivit", "cnn"), "shared_code"]
+            == "made by different versions of shared code: sleepbench.models.vivit")
     assert not isinstance(c.loc[("vivit", "majority"), "shared_code"], str)  # share only the harness
     assert not isinstance(c.loc[("cnn", "majority"), "shared_code"], str)
     assert np.isfinite(c.loc[("vivit", "cnn"), "p_wilcoxon"])  # flagged, still computed

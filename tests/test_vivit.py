@@ -15,8 +15,7 @@ import torch
 from sleepbench.benchmark.epochs import EpochSet
 from sleepbench.benchmark.registry import discover, make_entry
 from sleepbench.models.vivit import LOG_STD, ViViT, ViViTModule, ViViTSeed
-
-from tests.synthetic import N_SAMPLES, SFREQ, macro_f1, synthetic_set  # noqa: F401
+from tests.support.synthetic import N_SAMPLES, SFREQ, macro_f1, synthetic_set  # noqa: F401
 
 
 def raw(batch: int, seq_len: int, n_channels: int = 1, seed: int = 0) -> torch.Tensor:
@@ -60,7 +59,8 @@ def test_context_seq_len_one_and_spectrogram_grid():
 
 def test_tubelet_embedding_equals_conv3d():
     for layout in ("context", "seed"):
-        module = ViViTModule(2, N_SAMPLES, SFREQ, layout=layout, seq_len=4, tubelet=(1, 7, 4) if layout == "context" else (5, 7, 3))
+        module = ViViTModule(2, N_SAMPLES, SFREQ, layout=layout, seq_len=4,
+                             tubelet=(1, 7, 4) if layout == "context" else (5, 7, 3))
         video = module.video(raw(2, 4, 2))
         with torch.no_grad():
             torch.testing.assert_close(module.tubelet_tokens(video), module.tubelet_conv(video),
@@ -117,7 +117,7 @@ def test_registered_with_recipe_parameters():
     params = ViViT().get_params()
     for key in ("seed", "layout", "seq_len", "attention", "d_model", "depth", "heads", "tubelet",
                 "dropout", "max_passes", "batch_size", "lr", "weight_decay", "patience",
-                "class_weight", "max_train_seconds", "steps_per_pass"):
+                "class_weight", "steps_per_pass"):
         assert key in params
     assert ViViT().recipe().seq_len == ViViT().seq_len > 1
     assert ViViTSeed().recipe().seq_len == 1 and ViViTSeed().layout == "seed"
@@ -139,9 +139,10 @@ def syn():
     return synthetic_set(3, 120, seed=1), synthetic_set(1, 120, seed=2), synthetic_set(2, 120, seed=3)
 
 
-QUICK = dict(max_passes=3, steps_per_pass=6, max_train_seconds=None)
+QUICK = dict(max_passes=3, steps_per_pass=6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["vivit", "vivit-seed"])
 def test_fit_is_deterministic(syn, name):
     train, valid, test = syn
@@ -154,6 +155,7 @@ def test_fit_is_deterministic(syn, name):
 
 @pytest.mark.parametrize("name,params", [("vivit", {}), ("vivit-seed", {}),
                                          ("vivit", {"attention": "joint", "seq_len": 5})])
+@pytest.mark.slow
 def test_short_fit_beats_chance_on_synthetic(syn, name, params):
     train, valid, test = syn
     entry = make_entry(name, seed=0, params=dict(QUICK, **params)).fit(train, valid)
@@ -168,6 +170,7 @@ def test_multichannel_fit(syn):
     assert entry.predict_proba(test).shape == (len(test), 5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,batch_size", [("vivit", 8), ("vivit-seed", 256)])
 def test_short_fit_beats_chance_on_surrogate(small_surrogate, tmp_path, name, batch_size):
     """Train on 1.5 subjects (4.5 h), validate on another night, test on an unseen subject."""
@@ -178,7 +181,7 @@ def test_short_fit_beats_chance_on_surrogate(small_surrogate, tmp_path, name, ba
     train = EpochSet([recs[0, 1], recs[0, 2], recs[1, 1]], SFREQ, ("EEG Fpz-Cz",))
     valid = EpochSet([recs[1, 2]], SFREQ, ("EEG Fpz-Cz",))
     test = EpochSet([recs[2, 1], recs[2, 2]], SFREQ, ("EEG Fpz-Cz",))
-    entry = make_entry(name, seed=0, params=dict(max_passes=8, max_train_seconds=None,
+    entry = make_entry(name, seed=0, params=dict(max_passes=8,
                                                     batch_size=batch_size)).fit(train, valid)
     pred = entry.predict(test)
     f1, acc = macro_f1(test.y, pred), float(np.mean(pred == test.y))

@@ -13,14 +13,14 @@ import torch
 
 from sleepbench.benchmark.registry import discover, make_entry
 from sleepbench.models.vivit_origin import ViViTOriginModule
-from tests.synthetic import synthetic_set
+from tests.support.synthetic import synthetic_set
 
 SMALL_FIN = dict(n_train=1200, n_valid=200, epochs=2, batch_size=64)
 TINY = dict(depth=1, max_passes=1, steps_per_pass=2, batch_size=4)
 
 
 #: FINs of other configurations pre-train into a cache of this module's own
-pytestmark = pytest.mark.usefixtures("module_cache")
+pytestmark = [pytest.mark.usefixtures("module_cache"), pytest.mark.slow]
 
 
 def test_registered_and_the_origins_parameter_count():

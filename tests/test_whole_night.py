@@ -10,7 +10,7 @@ import numpy as np
 from sleepbench.benchmark.epochs import EpochSet
 from sleepbench.benchmark.protocol_data import ProtocolData, split_blocks
 
-from .synthetic import synthetic_recording
+from .support.synthetic import synthetic_recording
 
 CONFIG = SimpleNamespace(sfreq=100.0, channels=("EEG Fpz-Cz",))
 

@@ -11,6 +11,7 @@ import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
+
 from sleepbench.errors import UserError
 
 PROTOCOL_DIR = Path(__file__).parent

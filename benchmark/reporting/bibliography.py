@@ -13,6 +13,7 @@ entry without them is shown by its registry name and cites nothing.
 from __future__ import annotations
 
 import re
+
 from sleepbench.errors import UserError
 
 #: Always cited with a table: the data (even surrogate data is Sleep-EDF-shaped, its hypnogram

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
-from .. import stats as _stats
+from ..stats import paired_comparison
 
 #: Bootstrap resamples of the CI of a difference.
 N_RESAMPLES = 10_000
@@ -34,7 +34,7 @@ CONTRAST_COLUMNS = ("model", "reference", *CMP_COLUMNS, "p_holm", "p_exact_holm"
 
 def compare(model_scores: dict, reference_scores: dict) -> dict:
     """The comparison columns of ``model`` minus ``reference`` on their common units."""
-    c = _stats.paired_comparison(model_scores, reference_scores, n_resamples=N_RESAMPLES, seed=0)
+    c = paired_comparison(model_scores, reference_scores, n_resamples=N_RESAMPLES, seed=0)
     return dict(n_pairs=c.n, delta_macro_f1=c.mean_diff, ci_low=c.ci_low, ci_high=c.ci_high,
                 p_wilcoxon=c.p_wilcoxon, p_exact=c.p_exact, d_z=c.d_z, rank_biserial=c.rank_biserial)
 
@@ -57,7 +57,7 @@ def family_text(frame: pd.DataFrame | None) -> str:
         return "no declared contrasts"
     text = f"Holm-adjusted over the {len(frame)} declared contrast{'s' if len(frame) != 1 else ''}"
     missing = [f"{r['model']} - {r['reference']} ({r['note']})" for _, r in frame.iterrows()
-               if isinstance(r.get("note"), str) and r["note"]]
+               if isinstance(r["note"], str) and r["note"]]
     if missing:
         text += f"; {len(missing)} not computed (p = 1 in the adjustment): " + "; ".join(missing)
     return text
@@ -74,7 +74,7 @@ def shared_code_differences(a: dict | None, b: dict | None) -> list[str]:
 
 def shared_code_flag(row) -> str:
     """The shared-code flag of one contrast row ('' when its rows share their code)."""
-    text = row.get("shared_code")
+    text = row["shared_code"]
     return text if isinstance(text, str) and text else ""
 
 

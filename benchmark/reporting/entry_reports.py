@@ -6,7 +6,7 @@
 * ``"fin"`` (FIN-ViViT entries): each FIN's imitation R^2 / MAE on the fold's test epochs, before
   (pre-trained) and after fine-tuning.
 
-Records that predate these reports simply have none: their cells stay empty.
+Entries that report neither (the classic entries) have none: their cells stay empty.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ FIN_FEATURES = ("entropy", "bandpower")
 
 
 def training_of(run) -> dict | None:
-    return (run.record.get("entry_report") or {}).get("training")
+    return run.record["entry_report"].get("training")
 
 
 def budget_text(budget: dict | None) -> str:
@@ -64,7 +64,7 @@ def imitation_summary(runs) -> dict:
     run reports imitation."""
     values: dict[str, list[float]] = {}
     for r in runs:
-        imitation = ((r.record.get("entry_report") or {}).get("fin") or {}).get("imitation") or {}
+        imitation = (r.record["entry_report"].get("fin") or {}).get("imitation") or {}
         for feature, parts in imitation.items():
             for when in ("before", "after"):
                 for metric in ("r2", "mae"):

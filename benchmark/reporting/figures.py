@@ -1,6 +1,6 @@
 """Figures beside the tables: confusion matrices, per-class F1 bars and one night's hypnograms.
 
-    write_figures("results", "quick")   # -> results/tables/figures/quick/*.png
+    write_figures(table, "results/tables/figures/quick")   # -> *.png, from a built ProtocolTable
 
 Drawn with matplotlib's object-oriented API on the Agg canvas (no pyplot), so it never touches a
 display or the global backend of whoever imports it. Figures of surrogate data say so in their
@@ -20,25 +20,24 @@ from matplotlib.figure import Figure
 from sleepbench.datasets.sleep_edf import STAGES
 
 from ..metrics import epoch_metrics, row_normalised
+from .bibliography import display_name
+from .display import flagged_rows
 from .style import COLUMN_IN, DPI, PAGE_IN, model_style, rc
 
 #: Hypnogram convention: wake on top, then REM, then NREM by depth.
 HYPNO_ORDER = ("W", "REM", "N1", "N2", "N3")
 
 
-def write_figures(results_dir, protocol: str, out_dir=None, table=None) -> list[Path]:
+def write_figures(table, out_dir) -> list[Path]:
     """Write the PNG figures of one protocol.
 
     Parameters
     ----------
-    results_dir : path
-        Folder holding ``runs/``.
-    protocol : str
-        Protocol name.
-    out_dir : path, optional
-        Default ``results_dir/tables/figures/<protocol>``.
-    table : benchmark.reporting.tables.ProtocolTable, optional
-        An already built table of this protocol (saves reading the records again).
+    table : benchmark.reporting.tables.ProtocolTable
+        The protocol's table (:func:`~benchmark.reporting.tables.build_table`): its records, row
+        order and flags.
+    out_dir : path
+        Where to write (``sleepbench tables``: ``<tables>/figures/<protocol>``).
 
     Returns
     -------
@@ -46,19 +45,15 @@ def write_figures(results_dir, protocol: str, out_dir=None, table=None) -> list[
         ``confusion-<model>.png`` per model, ``per-class-f1.png``, and ``hypnogram-<recording>.png``
         for the first test recording of fold 0, seed 0 (else of the lowest seed/fold found).
     """
-    from .records import load_records
-    from .tables import build_table
-
-    if table is None:
-        table = build_table(protocol, load_records(results_dir)[protocol])
-    out = Path(out_dir) if out_dir is not None else Path(results_dir) / "tables" / "figures" / protocol
+    protocol = table.protocol
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     by_model = defaultdict(list)
     for r in table.runs:
         by_model[r.model].append(r)
     models = list(table.frame["model"])  # table order: reference first, then by macro-F1
     tag = "SURROGATE data - " if table.runs[0].record["dataset"]["source"] == "surrogate" else ""
-    flags = _incomplete_flags(table)
+    flags = flagged_rows(table)
     with matplotlib.rc_context(rc()):  # sizes and fonts for print (benchmark.reporting.style)
         paths = [confusion_figure(m, by_model[m], out / f"confusion-{_safe(m)}.png", tag, flags.get(m, ""))
                  for m in models]
@@ -70,20 +65,7 @@ def write_figures(results_dir, protocol: str, out_dir=None, table=None) -> list[
     return [p for p in paths if p is not None]
 
 
-def _incomplete_flags(table) -> dict[str, str]:
-    """model -> ``"flagged: 2/3 folds, lost data"`` for every row the table flags (missing folds
-    or seeds, lost data, training without validation: :func:`~benchmark.reporting.display.row_flag`)."""
-    from .display import row_flag
-
-    f = table.frame
-    if "complete" not in f:
-        return {}
-    return {r["model"]: f"flagged: {row_flag(r)}" for _, r in f.iterrows() if row_flag(r)}
-
-
 def _label(model: str, flag: str = "") -> str:
-    from .bibliography import display_name
-
     return display_name(model) + (f" ({flag})" if flag else "")
 
 

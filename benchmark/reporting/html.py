@@ -25,7 +25,9 @@ from sleepbench.datasets.sleep_edf import STAGES
 
 from .bibliography import cite_keys, display_name
 from .contrasts import family_text, shared_code_flag
-from .display import row_flag, row_note
+from .display import contrasts_frame, display_frame, row_flag, row_note
+from .formatting import fixed, interval, p_text, spread, thousands_text
+from .markdown import BLOCKS
 from .paper import contrast_rows, table_bibtex, trainable_params
 
 _CSS = """
@@ -66,9 +68,8 @@ def _frame_html(frame: pd.DataFrame, row_classes: list[str] | None = None, table
 
 
 def _pct(v, sd=None, seeds=1) -> str:
-    if v is None or pd.isna(v):
-        return "—"
-    return f"{100 * v:.1f}" + (f" ± {100 * sd:.1f}" if seeds > 1 and sd is not None and pd.notna(sd) else "")
+    """``84.1 ± 0.2`` (percent; the sd with several seeds only)."""
+    return spread(v, sd if seeds > 1 else None, 1, scale=100)
 
 
 def main_frame(table) -> tuple[pd.DataFrame, list[str]]:
@@ -77,19 +78,18 @@ def main_frame(table) -> tuple[pd.DataFrame, list[str]]:
     rows, classes = [], []
     for _, r in table.frame.iterrows():
         n = int(r["seeds"])
+        problems = table.problems[r["model"]]
         name = display_name(r["model"]) + (" (ref.)" if r["reference"] else "")
-        flag = row_flag(r)
+        flag = row_flag(r, problems)
         if flag:
             name += f" — not comparable: {flag}"
-        if row_note(r):
-            name += f" — {row_note(r)}"
-        k = r["kappa"]
+        if row_note(problems):
+            name += f" — {row_note(problems)}"
         d = {"Model": name, "Entry": r["model"], "Acc (%)": _pct(r["accuracy"], r["accuracy_sd"], n),
              "MF1 (%)": _pct(r["macro_f1"], r["macro_f1_sd"], n),
-             "κ": "—" if pd.isna(k) else f"{k:.3f}" + (f" ± {r['kappa_sd']:.3f}" if n > 1 and pd.notna(r["kappa_sd"]) else "")}
+             "κ": spread(r["kappa"], r["kappa_sd"] if n > 1 else None, 3)}
         d.update({f"F1 {s} (%)": _pct(r[f"f1_{s}"]) for s in STAGES})
-        p = params.get(r["model"])
-        d["Params (k, trainable)"] = "—" if p is None or pd.isna(p) else ("<0.1" if p < 50 else f"{p / 1e3:,.1f}")
+        d["Params (k, trainable)"] = thousands_text(params[r["model"]])
         d["Cite"] = ", ".join(cite_keys(r["model"]))
         rows.append(d)
         classes.append("incomplete" if flag else "")
@@ -102,29 +102,21 @@ def contrasts_frame_html(table) -> tuple[pd.DataFrame | None, bool]:
         return None, declared
     out = []
     for c in rows:
-        f = lambda v, fmt: "—" if v is None or pd.isna(v) else fmt(v)  # noqa: E731
-        p = lambda v: f(v, lambda x: "<0.001" if x < 0.001 else f"{x:.3f}")  # noqa: E731
         out.append({"Contrast": f"{display_name(c['model'])} − {display_name(c['versus'])}",
-                    "n": f(c["n"], lambda x: f"{int(x)}"),
-                    "ΔMF1 (pp)": f(c["delta"], lambda x: f"{100 * x:+.1f}"),
-                    "95% CI": ("—" if c["ci_low"] is None or pd.isna(c["ci_low"])
-                               else f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}]"),
-                    "p (Wilcoxon)": p(c["p"]), "p (Holm)": p(c["p_holm"]),
-                    "d_z": f(c["d_z"], lambda x: f"{x:+.2f}"),
-                    "Note": c.get("note") or (f"FLAGGED: {shared_code_flag(c)}" if shared_code_flag(c) else "")})
+                    "n": fixed(c["n"], 0),
+                    "ΔMF1 (pp)": fixed(c["delta"], 1, scale=100, signed=True),
+                    "95% CI": interval(c["ci_low"], c["ci_high"], scale=100),
+                    "p (Wilcoxon)": p_text(c["p"]), "p (Holm)": p_text(c["p_holm"]),
+                    "d_z": fixed(c["d_z"], 2, signed=True),
+                    "Note": c["note"] or (f"FLAGGED: {shared_code_flag(c)}" if shared_code_flag(c) else "")})
     return pd.DataFrame(out), declared
 
 
 def _blocks(table) -> list[tuple[str, pd.DataFrame]]:
     """The blocks the Markdown table prints under the main table (training, imitation, ...)."""
-    try:
-        from .display import display_frame
-        from .markdown import BLOCKS
-    except ImportError:  # pragma: no cover - older reporting package
-        return []
     out = [("Full table (every column, as in the Markdown table)", display_frame(table, as_tex=False))]
     for heading, build in BLOCKS:
-        if getattr(build, "__name__", "") == "contrasts_frame":
+        if build is contrasts_frame:
             continue  # shown above, with display names
         block = build(table, as_tex=False)
         if block is not None:
@@ -135,21 +127,19 @@ def _blocks(table) -> list[tuple[str, pd.DataFrame]]:
 def provenance(table) -> list[tuple[str, str]]:
     """(label, text) facts about where the numbers come from, from the records themselves."""
     runs = table.runs
-    envs = [r.record.get("environment", {}) for r in runs]
+    envs = [r.record["environment"] for r in runs]
     packages = defaultdict(set)
     for env in envs:
-        for k, v in (env.get("packages") or {}).items():
+        for k, v in env["packages"].items():
             packages[k].add(str(v))
-    devices = sorted({f"{(e.get('device') or {}).get('type', 'cpu')} ({(e.get('device') or {}).get('name', '?')})"
-                      for e in envs})
+    devices = sorted({f"{e['device']['type']} ({e['device']['name']})" for e in envs})
     facts = list(table.header)
-    facts += [("Python", ", ".join(sorted({str(e.get("python")) for e in envs}))),
+    facts += [("Python", ", ".join(sorted({str(e["python"]) for e in envs}))),
               ("Packages", "; ".join(f"{k} {', '.join(sorted(v))}" for k, v in sorted(packages.items()))),
-              ("Platform", ", ".join(sorted({str(e.get("platform")) for e in envs}))),
+              ("Platform", ", ".join(sorted({str(e["platform"]) for e in envs}))),
               ("Devices", ", ".join(devices)),
-              ("Records", f"{len(runs)} fold record(s) under {runs[0].path.parents[3] if runs else '?'}")]
-    for line in getattr(table, "provenance", None) or []:
-        facts.append(("Summary", line))
+              ("Records", f"{len(runs)} fold record(s) under {runs[0].path.parents[3]}")]
+    facts += [("Summary", line) for line in table.provenance]
     return facts
 
 
@@ -160,13 +150,13 @@ def entry_settings(table) -> pd.DataFrame:
         by_model[r.model].append(r)
     rows = []
     for model in table.frame["model"]:
-        runs = by_model.get(model, [])
-        params = {json.dumps(r.record["model"].get("params", {}), sort_keys=True) for r in runs}
-        codes = {str(r.record["model"].get("code_hash", "")) for r in runs} - {""}
+        runs = by_model[model]
+        params = {json.dumps(r.record["model"]["params"], sort_keys=True) for r in runs}
+        codes = {str(r.record["model"]["code_hash"]) for r in runs}
         rows.append({"Entry": model, "Seeds": ", ".join(map(str, sorted({r.seed for r in runs}))),
                      "Folds": ", ".join(map(str, sorted({r.fold for r in runs}))),
-                     "Parameters": " | ".join(sorted(params)) or "{}",
-                     "Code hash": ", ".join(sorted(c[:12] for c in codes)) or "—"})
+                     "Parameters": " | ".join(sorted(params)),
+                     "Code hash": ", ".join(sorted(c[:12] for c in codes))})
     return pd.DataFrame(rows)
 
 
@@ -184,7 +174,7 @@ def _figure_html(path: Path) -> str:
 def render_html(table, figures: list[Path] = ()) -> str:
     """The page of one protocol's table (a :class:`~benchmark.reporting.tables.ProtocolTable`)."""
     header = dict(table.header)
-    surrogate = "SURROGATE" in header.get("Dataset", "")
+    surrogate = "SURROGATE" in header["Dataset"]
     main, classes = main_frame(table)
     contrasts, declared = contrasts_frame_html(table)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -195,7 +185,7 @@ def render_html(table, figures: list[Path] = ()) -> str:
         parts.append('<p class="warn">Surrogate data: synthetic EEG written by sleepbench, not Sleep-EDF '
                      "recordings. These numbers check that the pipeline works; they say nothing about "
                      "real sleep staging.</p>")
-    parts.append(f'<p class="muted">Protocol <code>{_e(table.protocol)}</code> · {_e(header.get("Dataset", ""))}'
+    parts.append(f'<p class="muted">Protocol <code>{_e(table.protocol)}</code> · {_e(header["Dataset"])}'
                  f' · generated {_e(datetime.now(timezone.utc).isoformat(timespec="seconds"))}</p>')
     parts += ['<h2 id="main">Main results</h2>', _frame_html(main, classes, "main-table"),
               '<p class="muted">Acc, MF1 (macro-F1 over W, N1, N2, N3, REM), κ (Cohen) and per-class F1 '
@@ -205,10 +195,9 @@ def render_html(table, figures: list[Path] = ()) -> str:
     if contrasts is None:
         parts.append("<p>No contrasts: no reference model with records and none declared.</p>")
     else:
-        source = getattr(table, "contrasts_source", None)
         parts.append(_frame_html(contrasts, table_id="contrasts-table"))
         parts.append('<p class="muted">' + (
-            f"Declared in {_e(source or 'the suite')}; p-values {_e(family_text(table.contrasts))}."
+            f"Declared in {_e(table.contrasts_source or 'the suite')}; p-values {_e(family_text(table.contrasts))}."
             if declared else f"Every complete model against the reference {_e(table.reference)}; "
                              "p-values not adjusted (no contrasts declared).")
             + f" ΔMF1: per-{_e(table.unit)} macro-F1 difference (percentage points) with a bootstrap 95% "

@@ -47,7 +47,7 @@ def to_latex(t) -> str:
     lines += [r"\par\smallskip", r"\begin{minipage}{\textwidth}\footnotesize"]
     lines += [tex(n) + r"\par" for n in t.notes]
     lines += [r"\end{minipage}", r"\end{table}"]
-    hash12 = tex(dict(t.header).get("Protocol hash", "")[:12])
+    hash12 = tex(dict(t.header)["Protocol hash"][:12])
     for key, what, build in _BLOCKS:
         block = build(t, as_tex=True)
         if block is None:

@@ -3,7 +3,7 @@
 Drawn from ``entry_report["training"]["history"]`` of every record (one thin line per fold and
 seed, their mean thick), so a reader sees whether an entry was still improving when its budget ran
 out (under-trained) or had long stopped (early stopping). Entries without per-pass validation
-scores (classic entries, old records, folds without validation data) are left out.
+scores (classic entries, folds without validation data) are left out.
 """
 
 from __future__ import annotations

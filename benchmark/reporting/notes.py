@@ -14,13 +14,13 @@ def packages_text(runs: list[Run]) -> str:
     parts = []
     for pkg in ("python", *ROW_PACKAGES, "scipy", "pandas", "lightgbm", "yasa", "sleepbench"):
         if pkg == "python":
-            seen = {r.record.get("environment", {}).get("python") for r in runs}
-        else:
-            seen = {(r.record.get("environment", {}).get("packages") or {}).get(pkg) for r in runs}
+            seen = {r.record["environment"]["python"] for r in runs}
+        else:  # a package not installed where a record was made is absent from its versions
+            seen = {r.record["environment"]["packages"].get(pkg) for r in runs}
         seen = sorted(v for v in seen if v)
         if seen:
             parts.append(f"{pkg} {' / '.join(seen)}")
-    return ", ".join(parts) or "not recorded"
+    return ", ".join(parts)
 
 
 def reference_text(ref: str | None, asked: str | None) -> str:
@@ -49,7 +49,7 @@ def column_notes(unit: str, ref: str | None, frame: pd.DataFrame, contrasts: pd.
         notes.append("FIN imitation: R² of each Feature Imitating Network's output against the exact "
                      "feature on the fold's test epochs, before (pre-trained) → after fine-tuning, mean "
                      "over runs.")
-    flagged = "comparable" in frame and (~frame["comparable"]).any()
+    flagged = (~frame["comparable"]).any()
     if ref is not None:
         exact = "p_exact" in frame and frame["p_exact"].notna().any()
         notes.append(
@@ -70,20 +70,18 @@ def column_notes(unit: str, ref: str | None, frame: pd.DataFrame, contrasts: pd.
 
 
 def kernel_sets(runs: list[Run]) -> dict[str, int]:
-    """CPU kernel set -> number of records trained under it (records that predate the field are
-    not counted)."""
+    """CPU kernel set -> number of records trained under it."""
     seen: dict[str, int] = {}
     for r in runs:
-        k = (r.record.get("environment") or {}).get("cpu_kernel_set")
-        if k:
-            seen[k] = seen.get(k, 0) + 1
+        k = r.record["environment"]["cpu_kernel_set"]
+        seen[k] = seen.get(k, 0) + 1
     return seen
 
 
 def kernel_sets_text(runs: list[Run]) -> str:
-    """The CPU kernel sets the records were trained under, ``AVX2`` or ``AVX2, DEFAULT``, with
-    record counts when several ('' when no record says: made before the field existed)."""
+    """The CPU kernel sets the records were trained under: ``AVX2``, or with record counts when
+    several, ``AVX2 (2 records), DEFAULT (1 record)``."""
     seen = kernel_sets(runs)
-    if len(seen) <= 1:
-        return next(iter(seen), "")
+    if len(seen) == 1:
+        return next(iter(seen))
     return ", ".join(f"{k} ({n} record{'' if n == 1 else 's'})" for k, n in sorted(seen.items()))

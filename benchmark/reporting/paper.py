@@ -17,14 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from sleepbench.datasets.sleep_edf import STAGES
 
 from .bibliography import STATS_KEYS, bibtex_for, cite_keys, display_name, keys_for
 from .contrasts import family_text, shared_code_flag
 from .display import row_flag, row_note
-from .formatting import tex
+from .formatting import fixed, interval, p_text, spread, tex, thousands_text, undefined
 
 PAPER_DIR = "paper"
 
@@ -35,49 +34,45 @@ def trainable_params(table) -> dict[str, float]:
     """Median over runs of each model's trainable parameter count (NaN when no run reports one)."""
     out: dict[str, list] = {}
     for r in table.runs:
-        m = r.record.get("model", {})
-        n = m.get("n_trainable_params", m.get("n_params"))
+        n = r.record["model"]["n_trainable_params"]
         out.setdefault(r.model, [])
         if n is not None:
             out[r.model].append(float(n))
     return {k: float(np.median(v)) if v else float("nan") for k, v in out.items()}
 
 
-def _first(row, *names):
-    for n in names:
-        if n in row and row[n] is not None and not (isinstance(row[n], float) and np.isnan(row[n])):
-            return row[n]
-    return None
+def _value(v):
+    """None for an undefined value (None or NaN), else ``v``."""
+    return None if undefined(v) else v
 
 
 def contrast_rows(table) -> tuple[list[dict], bool]:
-    """The contrasts of ``table`` as dicts (model, versus, n, delta, ci_low, ci_high, p, p_holm, d_z).
+    """The contrasts of ``table`` as dicts (model, versus, n, delta, ci_low, ci_high, p, p_holm, d_z,
+    note, shared_code), None for an undefined value.
 
-    Declared contrasts (``table.contrasts``: a DataFrame or a list of dicts, one per contrast,
-    Holm-adjusted over the family) when the table has them; otherwise each complete model against
-    the table's reference, from the frame's comparison columns, without adjustment. The flag says
-    which (True: declared).
+    The declared contrasts (``table.contrasts``, :func:`~benchmark.reporting.contrasts.declared_contrasts`:
+    Holm-adjusted over the family) when the table has them; otherwise each compared model against
+    the table's reference, from the frame's comparison columns
+    (:data:`~benchmark.reporting.contrasts.CMP_COLUMNS`), without adjustment. The flag says which
+    (True: declared).
     """
-    declared = getattr(table, "contrasts", None)
-    if declared is not None:
-        rows = declared.to_dict("records") if isinstance(declared, pd.DataFrame) else list(declared)
-        out = [{"model": _first(r, "model", "a", "left"), "versus": _first(r, "versus", "reference", "b", "right"),
-                "n": _first(r, "n_pairs", "n"), "delta": _first(r, "delta_macro_f1", "delta", "mean_diff"),
-                "ci_low": _first(r, "ci_low"), "ci_high": _first(r, "ci_high"),
-                "p": _first(r, "p_wilcoxon", "p"), "p_holm": _first(r, "p_holm", "p_adjusted", "p_adj"),
-                "d_z": _first(r, "d_z"), "note": _first(r, "note", "omitted", "reason"),
-                "shared_code": r.get("shared_code")}
-               for r in rows]
+    if table.contrasts is not None:
+        out = [{"model": r["model"], "versus": r["reference"], "n": _value(r["n_pairs"]),
+                "delta": _value(r["delta_macro_f1"]), "ci_low": _value(r["ci_low"]),
+                "ci_high": _value(r["ci_high"]), "p": _value(r["p_wilcoxon"]), "p_holm": _value(r["p_holm"]),
+                "d_z": _value(r["d_z"]), "note": _value(r["note"]), "shared_code": _value(r["shared_code"])}
+               for r in table.contrasts.to_dict("records")]
         return out, True
-    if table.reference is None or "delta_macro_f1" not in table.frame:
+    if table.reference is None or "delta_macro_f1" not in table.frame:  # nothing was compared
         return [], False
     out = []
     for _, r in table.frame.iterrows():
-        if r["model"] == table.reference or pd.isna(r.get("delta_macro_f1")) or row_flag(r):
+        if r["model"] == table.reference or undefined(r["delta_macro_f1"]) or not r["comparable"]:
             continue
-        out.append({"model": r["model"], "versus": table.reference, "n": r.get("n_pairs"),
-                    "delta": r["delta_macro_f1"], "ci_low": r.get("ci_low"), "ci_high": r.get("ci_high"),
-                    "p": r.get("p_wilcoxon"), "p_holm": None, "d_z": r.get("d_z"), "note": None})
+        out.append({"model": r["model"], "versus": table.reference, "n": _value(r["n_pairs"]),
+                    "delta": r["delta_macro_f1"], "ci_low": _value(r["ci_low"]), "ci_high": _value(r["ci_high"]),
+                    "p": _value(r["p_wilcoxon"]), "p_holm": None, "d_z": _value(r["d_z"]), "note": None,
+                    "shared_code": None})
     return out, False
 
 
@@ -92,46 +87,27 @@ def _model_cell(model: str, reference: bool, complete: bool) -> str:
 
 
 def _pct(v, sd=None, seeds=1) -> str:
-    if v is None or pd.isna(v):
-        return "--"
-    s = f"{100 * v:.1f}"
-    return s + (f"$\\pm${100 * sd:.1f}" if seeds > 1 and sd is not None and pd.notna(sd) else "")
+    """``84.1$\\pm$0.2`` (percent; the sd with several seeds only)."""
+    return spread(v, sd if seeds > 1 else None, 1, scale=100, as_tex=True, compact=True)
 
 
 def _kappa(v, sd=None, seeds=1) -> str:
-    if v is None or pd.isna(v):
-        return "--"
-    s = f"{v:.3f}"
-    return s + (f"$\\pm${sd:.3f}" if seeds > 1 and sd is not None and pd.notna(sd) else "")
-
-
-def _thousands(n) -> str:
-    if n is None or pd.isna(n):
-        return "--"
-    if n == 0:
-        return "0"
-    return "$<$0.1" if n < 50 else f"{n / 1e3:,.1f}".replace(",", "{,}")
-
-
-def _p(p) -> str:
-    if p is None or pd.isna(p):
-        return "--"
-    return "$<$0.001" if p < 0.001 else f"{p:.3f}"
+    return spread(v, sd if seeds > 1 else None, 3, as_tex=True, compact=True)
 
 
 def _data_sentence(table) -> str:
     header = dict(table.header)
-    surrogate = "SURROGATE" in header.get("Dataset", "")
+    surrogate = "SURROGATE" in header["Dataset"]
     data = (r"\textbf{Surrogate data} (synthetic EEG written by sleepbench in the format of "
             r"Sleep-EDF~\cite{kemp2000sleepedf,goldberger2000physionet}, not its recordings: "
             r"these numbers say nothing about real sleep staging)"
             if surrogate else r"Sleep-EDF Expanded~\cite{kemp2000sleepedf,goldberger2000physionet}")
-    return (f"{data}; {tex(header.get('Channels', ''))}, {tex(header.get('Sampling rate', ''))}, "
+    return (f"{data}; {tex(header['Channels'])}, {tex(header['Sampling rate'])}, "
             f"30-s epochs; protocol \\texttt{{{tex(table.protocol)}}} "
-            f"(hash \\texttt{{{tex(header.get('Protocol hash', '')[:12])}}}), "
-            f"{tex(header.get('Folds', '?').split(' ')[0])} subject-wise folds, "
-            f"{tex(header.get(f'Test {table.unit}s', '?'))} test {table.unit}s, "
-            f"{tex(header.get('Test epochs', '?'))} test epochs; "
+            f"(hash \\texttt{{{tex(header['Protocol hash'][:12])}}}), "
+            f"{tex(header['Folds'].split(' ')[0])} subject-wise folds, "
+            f"{tex(header[f'Test {table.unit}s'])} test {table.unit}s, "
+            f"{tex(header['Test epochs'])} test epochs; "
             r"sleepbench~\cite{sleepbench}.")
 
 
@@ -142,18 +118,21 @@ def main_table_tex(table) -> str:
     f = table.frame
     seeds = int(f["seeds"].max()) if len(f) else 1
     params = trainable_params(table)
-    rows = []
+    rows, incomplete, mixed = [], [], []
     for _, r in f.iterrows():
         n = int(r["seeds"])
-        cells = [_model_cell(r["model"], bool(r["reference"]), not row_flag(r)),
+        problems = table.problems[r["model"]]
+        flag = row_flag(r, problems)
+        cells = [_model_cell(r["model"], bool(r["reference"]), not flag),
                  _pct(r["accuracy"], r["accuracy_sd"], n), _pct(r["macro_f1"], r["macro_f1_sd"], n),
                  _kappa(r["kappa"], r["kappa_sd"], n)]
         cells += [_pct(r[f"f1_{s}"]) for s in STAGES]
-        cells.append(_thousands(params.get(r["model"])))
+        cells.append(thousands_text(params[r["model"]], as_tex=True))
         rows.append(" & ".join(cells) + r" \\")
-    incomplete = [f"{tex(display_name(r['model']))} ({tex(row_flag(r))})" for _, r in f.iterrows()
-                  if row_flag(r)]
-    mixed = [tex(display_name(r["model"])) for _, r in f.iterrows() if row_note(r)]
+        if flag:
+            incomplete.append(f"{tex(display_name(r['model']))} ({tex(flag)})")
+        if row_note(problems):
+            mixed.append(tex(display_name(r["model"])))
     spread = (f"mean $\\pm$ sd over {seeds} seeds" if seeds > 1 else "one seed")
     caption = (
         f"Sleep staging on {_data_sentence(table)} "
@@ -196,15 +175,15 @@ def stats_table_tex(table) -> str:
     for c in rows:
         name = f"{tex(display_name(c['model']))} $-$ {tex(display_name(c['versus']))}"
         if c["delta"] is None:
-            body.append(f"{name} & \\multicolumn{{6}}{{l}}{{{tex(_short_note(c.get('note')))}}} \\\\")
+            body.append(f"{name} & \\multicolumn{{6}}{{l}}{{{tex(_short_note(c['note']))}}} \\\\")
             continue
-        ci = (f"[{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}]"
-              if c["ci_low"] is not None and pd.notna(c["ci_low"]) else "--")
-        n = "--" if c["n"] is None or pd.isna(c["n"]) else f"{int(c['n'])}"
-        dz = "--" if c["d_z"] is None or pd.isna(c["d_z"]) else f"{c['d_z']:+.2f}"
         if shared_code_flag(c):
             name += r"$^\ddagger$"
-        body.append(" & ".join([name, n, f"{100 * c['delta']:+.1f}", ci, _p(c["p"]), _p(c["p_holm"]), dz])
+        body.append(" & ".join([name, fixed(c["n"], 0, as_tex=True),
+                                fixed(c["delta"], 1, scale=100, signed=True, as_tex=True),
+                                interval(c["ci_low"], c["ci_high"], scale=100, as_tex=True),
+                                p_text(c["p"], as_tex=True), p_text(c["p_holm"], as_tex=True),
+                                fixed(c["d_z"], 2, signed=True, as_tex=True)])
                     + r" \\")
     if not body:
         body.append(r"\multicolumn{7}{l}{no contrasts: no reference model or declared contrasts} \\")

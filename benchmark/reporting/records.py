@@ -1,7 +1,9 @@
 """Run records on disk, as tables read them: loading, and the checks that records belong together.
 
 A record is ``runs/<protocol>/<model>/seed-<s>/fold-<k>.json`` (context) beside its ``.npz``
-(per-epoch predictions), written by :mod:`sleepbench.benchmark.runner`.
+(per-epoch predictions), written by :mod:`sleepbench.benchmark.runner` in the record schema
+:data:`sleepbench.benchmark.store.SCHEMA`. Reporting reads the fields that schema always writes; a
+record of an older schema is refused (:func:`load_records`), never read with guessed defaults.
 """
 
 from __future__ import annotations
@@ -14,12 +16,28 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+
 from sleepbench.errors import UserError
+
+from ..store import SCHEMA
+from .problems import LOST_DATA, NO_VALIDATION, Problem, problem
 
 log = logging.getLogger(__name__)
 
 #: The per-epoch arrays tables need from a record's ``.npz``.
 ARRAYS = ("y_true", "y_pred", "subject", "recording", "epoch")
+#: Fields of the current record schema that reporting reads (dotted paths). Records made before
+#: some of them existed carry the same schema number; they are refused like an older schema.
+REQUIRED_FIELDS = (
+    "protocol.name", "protocol.version", "protocol.hash", "protocol.title", "protocol.kind",
+    "dataset.source", "dataset.channels", "dataset.sfreq", "dataset.wake_margin_min", "dataset.epoch_sec",
+    "dataset.checksums", "identity.code_hash", "identity.code_files", "identity.cache_version",
+    "model.name", "model.params", "model.code_hash", "model.n_params", "model.n_trainable_params",
+    "entry_report", "prediction_context", "seed", "fold", "precision", "subjects.train", "subjects.valid",
+    "subjects.test", "timing.fit_s", "environment.python", "environment.packages", "environment.platform",
+    "environment.git_commit", "environment.cpu_kernel_set", "environment.device.type",
+    "environment.device.name",
+)
 
 
 class MixedRecordsError(UserError):
@@ -51,8 +69,16 @@ def record_files(results_dir) -> list[Path]:
 def load_records(results_dir) -> dict[str, list[Run]]:
     """Every finished record under ``results_dir/runs/*/*/seed-*/fold-*.json``, by protocol name.
 
-    A record whose JSON does not parse, whose schema is unknown or whose ``.npz`` is missing is
-    skipped with a warning (its fold then shows as missing in the table).
+    A record whose JSON does not parse, whose schema is unknown (newer than this sleepbench) or
+    whose ``.npz`` is missing is skipped with a warning (its fold then shows as missing in the
+    table).
+
+    Raises
+    ------
+    UserError
+        A record of an older schema than :data:`~sleepbench.benchmark.store.SCHEMA` (or none), or
+        of the current one without some of :data:`REQUIRED_FIELDS` (made by an older sleepbench):
+        it lacks fields the tables read, and must be made again with ``sleepbench run``.
     """
     out: dict[str, list[Run]] = defaultdict(list)
     for js in record_files(results_dir):
@@ -61,7 +87,8 @@ def load_records(results_dir) -> dict[str, list[Run]]:
         except (OSError, json.JSONDecodeError) as exc:
             log.warning("skipping unreadable record %s: %s", js, exc)
             continue
-        if record.get("schema") != 1:
+        check_schema(js, record)
+        if record.get("schema") != SCHEMA:  # newer than this sleepbench
             log.warning("skipping %s: unknown record schema %r", js, record.get("schema"))
             continue
         if not js.with_suffix(".npz").is_file():
@@ -69,6 +96,29 @@ def load_records(results_dir) -> dict[str, list[Run]]:
             continue
         out[record["protocol"]["name"]].append(Run(js, record))
     return dict(sorted(out.items()))
+
+
+def _has(record: dict, path: str) -> bool:
+    for key in path.split("."):
+        if not isinstance(record, dict) or key not in record:
+            return False
+        record = record[key]
+    return True
+
+
+def check_schema(js: Path, record: dict) -> None:
+    """Raise :class:`~sleepbench.errors.UserError` when the record at ``js`` is of an older schema
+    than :data:`~sleepbench.benchmark.store.SCHEMA` (or has none), or of the current one but lacks
+    some of :data:`REQUIRED_FIELDS`. A newer schema passes (:func:`load_records` skips it)."""
+    schema = record.get("schema")
+    rerun = "rerun `sleepbench run` for it (with --force), or move it out of runs/"
+    if schema is None or (isinstance(schema, int) and not isinstance(schema, bool) and schema < SCHEMA):
+        raise UserError(f"{js} is a run record of schema {schema if schema is not None else 'none'}, older "
+                        f"than the current schema {SCHEMA}, which the tables need: {rerun}")
+    missing = [f for f in REQUIRED_FIELDS if not _has(record, f)] if schema == SCHEMA else []
+    if missing:
+        raise UserError(f"{js} is a run record of schema {schema} made by an older sleepbench, without "
+                        f"{', '.join(missing)}, which the tables need: {rerun}")
 
 
 def check_consistent(protocol: str, runs: list[Run]) -> None:
@@ -89,7 +139,7 @@ def check_consistent(protocol: str, runs: list[Run]) -> None:
     disagree("the preprocessing", lambda rec: {k: v for k, v in rec["dataset"].items()
                                                if k not in ("source", "checksums")})
     disagree("the preprocessing version (datasets.cache.CACHE_VERSION)",
-             lambda rec: (rec.get("identity") or {}).get("cache_version"))
+             lambda rec: rec["identity"]["cache_version"])
     # the strongest check of all: every record of a fold scored the same epochs against the same truth
     truth: dict[int, tuple] = {}
     for r in sorted(runs, key=lambda r: (r.fold, r.seed, r.model)):
@@ -106,7 +156,7 @@ def check_consistent(protocol: str, runs: list[Run]) -> None:
                 f"never mixes them: rerun the stale records (--force) or move them out of runs/{protocol}/.")
     sums = defaultdict(set)
     for r in runs:
-        for name, pair in r.record["dataset"].get("checksums", {}).items():
+        for name, pair in r.record["dataset"]["checksums"].items():
             sums[name].add(tuple(pair))
     changed = sorted(n for n, s in sums.items() if len(s) > 1)
     if changed:
@@ -136,23 +186,22 @@ ROW_PACKAGES = ("torch", "numpy", "scikit-learn", "mne")
 
 def _params(rec: dict) -> dict:
     """Resolved parameters without the seed (which differs between seeds of one experiment)."""
-    return {k: v for k, v in (rec.get("model", {}).get("params") or {}).items() if k != "seed"}
+    return {k: v for k, v in rec["model"]["params"].items() if k != "seed"}
 
 
-def code_hash(rec: dict) -> str | None:
-    return (rec.get("identity") or {}).get("code_hash") or rec.get("model", {}).get("code_hash")
+def code_hash(rec: dict) -> str:
+    return rec["identity"]["code_hash"]
 
 
 def fin_weights(rec: dict) -> dict | None:
-    return ((rec.get("entry_report") or {}).get("fin") or {}).get("weights")
+    """The FIN weights a FIN entry reports (None for every other entry)."""
+    return (rec["entry_report"].get("fin") or {}).get("weights")
 
 
-def device_text(device) -> str:
-    """``cpu`` or ``cuda (NVIDIA H100 80GB HBM3)``; ``not recorded`` for records that predate it."""
-    if not device:
-        return "not recorded"
-    kind, name = device.get("type", "?"), device.get("name")
-    return f"{kind} ({name})" if name and kind != "cpu" else str(kind)
+def device_text(device: dict) -> str:
+    """``cpu`` or ``cuda (NVIDIA H100 80GB HBM3)`` (a record's ``environment.device``)."""
+    kind = device["type"]
+    return str(kind) if kind == "cpu" else f"{kind} ({device['name']})"
 
 
 #: (what, how to read it from a record) for every field the records of one row must share.
@@ -160,10 +209,11 @@ ROW_FIELDS = (
     ("resolved parameters", _params),
     ("code hash", code_hash),
     ("FIN weights", fin_weights),
-    ("device", lambda rec: (rec.get("environment") or {}).get("device")),
-    ("precision", lambda rec: rec.get("precision", "fp32")),
-    *((f"{pkg} version", (lambda pkg: lambda rec: ((rec.get("environment") or {}).get("packages") or {})
-                          .get(pkg))(pkg)) for pkg in ROW_PACKAGES),
+    ("device", lambda rec: rec["environment"]["device"]),
+    ("precision", lambda rec: rec["precision"]),
+    # a package not installed where the record was made is absent from its versions
+    *((f"{pkg} version", (lambda pkg: lambda rec: rec["environment"]["packages"].get(pkg))(pkg))
+      for pkg in ROW_PACKAGES),
 )
 
 
@@ -206,22 +256,24 @@ def check_model_consistent(protocol: str, model: str, runs: list[Run]) -> None:
             f"them out of runs/{protocol}/{model}/.")
 
 
-def fold_problems(run: Run, fold: dict | None) -> list[str]:
-    """What is wrong with the data one record was trained or tested on (empty when nothing).
+def fold_problems(run: Run, fold: dict | None) -> list[Problem]:
+    """What is wrong with the data one record was trained or tested on (empty when nothing):
+    ``lost_data`` per role that lacks units of the protocol's fold, ``no_validation`` when it was
+    trained without validation data (:mod:`.problems`).
 
     ``fold`` is the protocol's fold (its subject lists), or None when the committed protocol
     file does not match the records (then only the validation check is possible).
     """
     rec = run.record
-    used = rec.get("subjects") or {}
+    used = rec["subjects"]
     out = []
     if fold is not None:
         for role in ("train", "valid", "test"):
-            lost = sorted(set(map(int, fold.get(role, []))) - set(map(int, used.get(role, []))))
+            lost = sorted(set(map(int, fold[role])) - set(map(int, used[role])))
             if lost:
-                out.append(f"{role} lacks {'unit' if len(lost) == 1 else 'units'} "
-                           f"{', '.join(map(str, lost))}")
-    training = (rec.get("entry_report") or {}).get("training") or {}
-    if not used.get("valid") or training.get("validation") == "none":
-        out.append("trained without validation data")
+                out.append(problem(LOST_DATA, role=role, units="unit" if len(lost) == 1 else "units",
+                                   ids=", ".join(map(str, lost))))
+    training = rec["entry_report"].get("training") or {}
+    if not used["valid"] or training.get("validation") == "none":
+        out.append(problem(NO_VALIDATION))
     return out

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .records import Run, record_files
 from sleepbench.errors import UserError
+
+from .records import Run, record_files
 
 
 @dataclass
@@ -132,7 +133,7 @@ def check_suite_settings(records: dict[str, list[Run]], sel: Selection) -> None:
     wrong = {}
     for runs in records.values():
         for r in runs:
-            params = r.record.get("model", {}).get("params") or {}
+            params = r.record["model"]["params"]
             for key, want in (sel.settings.get(r.model) or {}).items():
                 if key in params and params[key] != want and (r.model, key) not in wrong:
                     wrong[(r.model, key)] = f"{r.model}: {key} = {params[key]!r} in {r.path}, the suite sets {want!r}"

@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .. import sleepstats as ss
-from .formatting import ascii_text, one_line, tex
+from .formatting import ascii_text, dash, fixed, interval, one_line, tex, undefined
 
 log = logging.getLogger(__name__)
 
@@ -43,26 +43,22 @@ class SleepStatsTable:
     best: str | None
 
     def display(self, as_tex: bool = False) -> pd.DataFrame:
-        dash = "--" if as_tex else "—"
         esc = tex if as_tex else (lambda s: s)
         rows, last = [], None
         for _, r in self.frame.iterrows():
             name = r["model"] + (" (ref.)" if r["model"] == self.reference else "") + (
                 " (best)" if r["model"] == self.best else "")
-            f = lambda v: dash if pd.isna(v) else f"{v:.1f}"  # noqa: E731
             rows.append({
                 "Model": esc(name) if name != last else "",
                 "Statistic": esc(f"{r['statistic']} ({r['unit']})"),
                 "Nights": str(int(r["n_nights"])),
-                "True": f(r["true_mean"]), "Predicted": f(r["pred_mean"]),
-                "Bias": f"{r['bias']:+.1f}" if pd.notna(r["bias"]) else dash,
-                "95% CI" if not as_tex else r"95\% CI": (
-                    f"[{r['ci_low']:+.1f}, {r['ci_high']:+.1f}]" if pd.notna(r["ci_low"]) else dash),
-                "LoA": (f"[{r['loa_low']:+.1f}, {r['loa_high']:+.1f}]"
-                        if pd.notna(r["loa_low"]) else dash),
-                "MAE": f(r["mae"]),
-                "ICC(A,1)": (dash if pd.isna(r["icc"]) else f"{r['icc']:.2f}" + (
-                    f" [{r['icc_low']:.2f}, {r['icc_high']:.2f}]" if pd.notna(r["icc_low"]) else "")),
+                "True": fixed(r["true_mean"], 1, as_tex=as_tex), "Predicted": fixed(r["pred_mean"], 1, as_tex=as_tex),
+                "Bias": fixed(r["bias"], 1, signed=True, as_tex=as_tex),
+                "95% CI" if not as_tex else r"95\% CI": interval(r["ci_low"], r["ci_high"], as_tex=as_tex),
+                "LoA": interval(r["loa_low"], r["loa_high"], as_tex=as_tex),
+                "MAE": fixed(r["mae"], 1, as_tex=as_tex),
+                "ICC(A,1)": (dash(as_tex) if undefined(r["icc"]) else fixed(r["icc"], 2) + (
+                    "" if undefined(r["icc_low"]) else " " + interval(r["icc_low"], r["icc_high"], 2, signed=False))),
             })
             last = name
         return pd.DataFrame(rows)
@@ -177,12 +173,12 @@ def bland_altman_figures(st: SleepStatsTable, out_dir: Path) -> list[Path]:
                 mean = (pairs["true"] + pairs["pred"]) / 2
                 ax.scatter(mean, pairs["pred"] - pairs["true"], s=10, alpha=0.8,
                            color=model_style(model)["color"])
-                ax.axhline(r["subject_bias"], color="C3", label=f"mean {r['subject_bias']:+.1f}")
+                ax.axhline(r["subject_bias"], color="C3", label=f"mean {fixed(r['subject_bias'], 1, signed=True)}")
                 if pd.notna(r["loa_low"]):
                     for v in (r["loa_low"], r["loa_high"]):
                         ax.axhline(v, color="C3", ls="--", lw=0.9)
                     ax.plot([], [], color="C3", ls="--", lw=0.9,
-                            label=f"LoA [{r['loa_low']:+.1f}, {r['loa_high']:+.1f}]")
+                            label=f"LoA {interval(r['loa_low'], r['loa_high'])}")
                 ax.axhline(0, color="0.6", lw=0.6)
                 ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncols=2,
                           frameon=False)

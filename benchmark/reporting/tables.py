@@ -23,7 +23,9 @@ scikit-learn and mne (:func:`~benchmark.reporting.records.check_model_consistent
 A row is flagged, never silently averaged, when a model lacks folds ("(2/3 folds)") or seeds
 ("(1/3 seeds)"), or when a fold lost data (its subjects differ from the protocol's lists) or was
 trained without validation data; the header lists what was missing, and a flagged row gets no ΔMF1
-or p-values (neither against the reference nor in the declared contrasts).
+or p-values (neither against the reference nor in the declared contrasts). What is wrong with a
+row travels as data (:class:`~benchmark.reporting.problems.Problem`, ``ProtocolTable.problems``):
+every rendering decides by the problems' kinds, never by their wording.
 """
 
 from __future__ import annotations
@@ -41,12 +43,32 @@ from sleepbench.datasets.sleep_edf import STAGES
 from ..metrics import epoch_metrics, grouped_scores, mean_sd
 from ..stats import average_over_seeds
 from .contrasts import CMP_COLUMNS, compare, declared_contrasts
-from .display import folds_text, row_flag, row_note
+from .display import flagged_rows, folds_text, row_flag, row_note, seeds_text
 from .entry_reports import imitation_summary, training_summary
-from .formatting import p_text
+from .formatting import fixed, p_text
 from .notes import column_notes, kernel_sets, kernel_sets_text, packages_text, reference_text
-from .records import (Run, check_consistent, check_model_consistent, device_text,
-                      expected_folds, fold_problems, load_records)
+from .problems import (
+    DATA,
+    FLAGS_COLUMN,
+    MISSING_FOLDS,
+    MISSING_SEEDS,
+    MIXED_KERNEL_SETS,
+    Problem,
+    is_compared,
+    is_complete,
+    kinds,
+    problem,
+    texts,
+)
+from .records import (
+    Run,
+    check_consistent,
+    check_model_consistent,
+    device_text,
+    expected_folds,
+    fold_problems,
+    load_records,
+)
 from .selection import Selection, apply_selection, check_results_dir, make_selection
 
 #: Models used as the reference, in order of preference, when none is named.
@@ -71,8 +93,10 @@ def _seed_scores(runs: list[Run]) -> dict:
 
 
 def _model_row(model: str, runs: list[Run], folds: list[int], seeds: list[int],
-               protocol_folds: dict | None) -> tuple[dict, dict, list[str]]:
-    """The numeric row of one model, its seed-averaged per-subject macro-F1, and its problems.
+               protocol_folds: dict | None) -> tuple[dict, dict, list[Problem]]:
+    """The numeric row of one model, its seed-averaged per-subject macro-F1, and its problems
+    (:mod:`.problems`: missing folds per seed, missing seeds, each record's lost data or missing
+    validation, mixed CPU kernel sets).
 
     ``seeds`` are the seeds every model should have (the suite's, else every seed seen in the
     protocol); ``protocol_folds`` maps fold number -> the protocol's fold (None when the committed
@@ -83,19 +107,25 @@ def _model_row(model: str, runs: list[Run], folds: list[int], seeds: list[int],
         by_seed[r.seed].append(r)
     scores = [_seed_scores(rs) for rs in by_seed.values()]
     found = [len({r.fold for r in rs} & set(folds)) for rs in by_seed.values()]
-    missing_seeds = [s for s in seeds if s not in by_seed]
-    row = {"model": model, "seeds": len(by_seed), "seeds_expected": len(set(seeds) | set(by_seed)),
-           "folds_expected": len(folds), "folds_found_min": min(found), "folds_found_max": max(found),
-           "complete": min(found) == len(folds) and not missing_seeds}
     problems = []
+    for seed, rs in by_seed.items():
+        missing_folds = [f for f in folds if f not in {r.fold for r in rs}]
+        if missing_folds:
+            problems.append(problem(MISSING_FOLDS, seed=seed, folds=", ".join(map(str, missing_folds))))
+    missing_seeds = [s for s in seeds if s not in by_seed]
     if missing_seeds:
-        problems.append(f"seed(s) {', '.join(map(str, missing_seeds))} missing")
+        problems.append(problem(MISSING_SEEDS, seeds=", ".join(map(str, missing_seeds))))
     for r in sorted(runs, key=lambda r: (r.seed, r.fold)):
         fold = protocol_folds.get(r.fold) if protocol_folds is not None else None
-        problems += [f"seed {r.seed} fold {r.fold}: {p}" for p in fold_problems(r, fold)]
-    row["flags"] = "; ".join(problems)
+        problems += [p.in_record(r.seed, r.fold) for p in fold_problems(r, fold)]
+    if len(kernel_sets(runs)) > 1:
+        problems.append(problem(MIXED_KERNEL_SETS, sets=kernel_sets_text(runs)))
+    row = {"model": model, "seeds": len(by_seed), "seeds_expected": len(set(seeds) | set(by_seed)),
+           "folds_expected": len(folds), "folds_found_min": min(found), "folds_found_max": max(found),
+           "complete": is_complete(problems)}
+    row["flags"] = "; ".join(texts(problems, FLAGS_COLUMN))
     row["cpu_kernel_sets"] = kernel_sets_text(runs)
-    row["mixed_kernel_sets"] = len(kernel_sets(runs)) > 1
+    row["mixed_kernel_sets"] = MIXED_KERNEL_SETS in kinds(problems)
     for key in ("accuracy", "macro_f1", "kappa"):
         row[key], row[f"{key}_sd"] = mean_sd(s["pooled"][key] for s in scores)
     subject_mf1 = average_over_seeds([s["subject_mf1"] for s in scores])
@@ -105,12 +135,9 @@ def _model_row(model: str, runs: list[Run], folds: list[int], seeds: list[int],
     row["subject_kappa_mean"], row["subject_kappa_sd"] = mean_sd(subject_kappa.values())
     for stage in STAGES:
         row[f"f1_{stage}"] = float(np.mean([s["pooled"]["f1"][stage] for s in scores]))
-    for col, key in (("n_params", "n_params"), ("n_trainable_params", "n_trainable_params")):
-        values = [r.record["model"].get(key) for r in runs]
-        if key == "n_trainable_params":  # records from before the split: trainable = total
-            values = [v if v is not None else r.record["model"].get("n_params") for v, r in zip(values, runs)]
-        values = [v for v in values if v is not None]
-        row[col] = float(np.median(values)) if values else np.nan
+    for key in ("n_params", "n_trainable_params"):  # None: the entry does not report it
+        values = [r.record["model"][key] for r in runs if r.record["model"][key] is not None]
+        row[key] = float(np.median(values)) if values else np.nan
     row["fit_s"] = float(np.mean([s["fit_s"] for s in scores]))
     row.update(training_summary(runs))
     row.update(imitation_summary(runs))
@@ -129,6 +156,9 @@ class ProtocolTable:
         The context block written above the table.
     notes : list of str
         How the columns are computed, written below the table.
+    problems : dict
+        model -> its :class:`~benchmark.reporting.problems.Problem` list (empty when nothing is
+        wrong): what the renderings flag, by kind.
     """
 
     protocol: str
@@ -145,6 +175,8 @@ class ProtocolTable:
     contrasts_source: str | None = None
     #: Compiled provenance: one sentence per fact (dataset, protocol, seeds, units, commit).
     provenance: list[str] = field(default_factory=list)
+    #: model -> what is wrong with its row (:mod:`.problems`); every flag is read from the kinds.
+    problems: dict[str, list[Problem]] = field(default_factory=dict)
 
     def to_markdown(self) -> str:
         from .markdown import to_markdown
@@ -169,9 +201,11 @@ class ProtocolTable:
                  f"acc {100 * r['accuracy']:5.1f}  ({r['folds_found_min']}/{r['folds_expected']} folds, "
                  f"{r['seeds']} seed(s))")
             if self.reference and r["model"] != self.reference and pd.notna(r.get("delta_macro_f1")):
-                s += f"  dMF1 vs {self.reference} {100 * r['delta_macro_f1']:+.1f} pp, p={p_text(r['p_wilcoxon'])}"
-            if row_flag(r):
-                s += f"  FLAGGED ({row_flag(r)}): not compared"
+                s += (f"  dMF1 vs {self.reference} {fixed(r['delta_macro_f1'], 1, scale=100, signed=True)} pp, "
+                      f"p={p_text(r['p_wilcoxon'])}")
+            flag = row_flag(r, self.problems[r["model"]])
+            if flag:
+                s += f"  FLAGGED ({flag}): not compared"
             lines.append(s)
         return "\n".join(lines)
 
@@ -218,7 +252,9 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None,
         row, subject_mf1[model], problems[model] = _model_row(model, model_runs, folds, expected_seeds,
                                                               protocol_folds)
         rows.append(row)
-    why_not = {r["model"]: _why_not(r) for r in rows if _why_not(r)}
+    # a row with a problem of a NOT_COMPARED kind is compared with nothing
+    why_not = {r["model"]: _why_not(r, problems[r["model"]]) for r in rows
+               if not is_compared(problems[r["model"]])}
     if ref is not None:
         for row in rows:
             if row["model"] != ref and row["model"] not in why_not and ref not in why_not:
@@ -244,14 +280,14 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None,
         contrasts = list(dict.fromkeys(pair for _, pair in declared))
         if contrasts and contrasts_source is None:
             contrasts_source = "suite(s) " + ", ".join(sorted({n for n, _ in declared})) + " (benchmark/suites)"
-    code_files = {m: (rs[0].record.get("identity") or {}).get("code_files") for m, rs in by_model.items()}
+    code_files = {m: rs[0].record["identity"]["code_files"] for m, rs in by_model.items()}
     contrast_frame = declared_contrasts(contrasts, subject_mf1, why_not, code_files) if contrasts else None
 
     kind = rec0["protocol"]["kind"]
     ds = rec0["dataset"]
     surrogate = ds["source"] == "surrogate"
     unit = "block" if kind == "within-night" else "subject"
-    title = rec0["protocol"].get("title") or protocol
+    title = rec0["protocol"]["title"]
     if kind == "within-night" and "within-night sanity check" not in title.lower():
         title = f"Within-night sanity check (not a benchmark result): {title}"
     if surrogate:
@@ -261,22 +297,22 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None,
         names, counts = np.unique(r.arrays["recording"], return_counts=True)
         nights.update((str(k), int(c)) for k, c in zip(names, counts) if str(k) not in nights)
     test_units = sorted({int(s) for r in runs for s in r.record["subjects"]["test"]})
-    commits = sorted({str(r.record.get("environment", {}).get("git_commit")) for r in runs})
+    commits = sorted({str(r.record["environment"]["git_commit"]) for r in runs})
     dirty = [c for c in commits if c.endswith("-dirty")]
     dataset = ("SURROGATE: synthetic EEG written by sleepbench (datasets/surrogate.py), NOT real "
                "Sleep-EDF recordings; these numbers say nothing about real sleep staging"
                if surrogate else f"{ds['source']} (PhysioNet Sleep-EDF Expanded)")
-    incomplete = [f"{r['model']} ({_incomplete_text(r)})" for _, r in frame.iterrows() if not r["complete"]]
-    lost = [f"{m}: {'; '.join(p for p in problems[m] if 'seed(s)' not in p)}"
-            for m in sorted(problems) if any("seed(s)" not in p for p in problems[m])]
+    incomplete = [f"{r['model']} ({_incomplete_text(r, problems[r['model']])})" for _, r in frame.iterrows()
+                  if not is_complete(problems[r["model"]])]
+    lost = [f"{m}: {'; '.join(texts(problems[m], DATA))}" for m in sorted(problems) if kinds(problems[m]) & DATA]
     not_run = [m for m in (expected_models or []) if m not in by_model]
     header = [
         ("Dataset", dataset),
-        ("Channels", ", ".join(ds.get("channels", []))),
-        ("Sampling rate", f"{ds.get('sfreq', float('nan')):g} Hz"),
-        ("Epoch length", f"{ds.get('epoch_sec', 30.0):g} s (wake kept up to "
-                         f"{ds.get('wake_margin_min', float('nan')):g} min before and after sleep)"),
-        ("Protocol", f"{protocol} v{rec0['protocol'].get('version')} ({kind})"),
+        ("Channels", ", ".join(ds["channels"])),
+        ("Sampling rate", f"{ds['sfreq']:g} Hz"),
+        ("Epoch length", f"{ds['epoch_sec']:g} s (wake kept up to "
+                         f"{ds['wake_margin_min']:g} min before and after sleep)"),
+        ("Protocol", f"{protocol} v{rec0['protocol']['version']} ({kind})"),
         ("Protocol hash", rec0["protocol"]["hash"]),
         (f"Test {unit}s", f"{len(test_units)}"),
         ("Test nights" if unit == "subject" else "Test night blocks", f"{len(nights)}"),
@@ -289,10 +325,9 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None,
          + (" — UNCOMMITTED CHANGES (-dirty): the code that made these records is not the "
             "commit's; rerun from a clean checkout before citing" if dirty else "")),
         ("Package versions", packages_text(runs)),
-        ("Device(s)", ", ".join(sorted({device_text(r.record.get("environment", {}).get("device"))
-                                        for r in runs}))),
-        ("CPU kernel set(s)", kernel_sets_text(runs) or "not recorded"),
-        ("Precision", ", ".join(sorted({r.record.get("precision", "fp32") for r in runs}))),
+        ("Device(s)", ", ".join(sorted({device_text(r.record["environment"]["device"]) for r in runs}))),
+        ("CPU kernel set(s)", kernel_sets_text(runs)),
+        ("Precision", ", ".join(sorted({r.record["precision"] for r in runs}))),
         ("Generated", datetime.now(timezone.utc).isoformat(timespec="seconds")),
         ("Reference", reference_text(ref, reference)),
     ]
@@ -302,7 +337,8 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None,
         header.append(("Lost data or no validation (flagged, not comparable)", " | ".join(lost)))
     if not_run:
         header.append(("Not run (no records)", ", ".join(not_run)))
-    mixed = [f"{r['model']} ({r['cpu_kernel_sets']})" for _, r in frame.iterrows() if row_note(r)]
+    mixed = [f"{r['model']} ({r['cpu_kernel_sets']})" for _, r in frame.iterrows()
+             if row_note(problems[r["model"]])]
     if mixed:
         header.append(("Mixed CPU kernel sets (flagged, still compared)",
                        "; ".join(mixed) + ". Records of one row were trained under different CPU "
@@ -314,42 +350,40 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None,
         notes.insert(0, f"Units are contiguous blocks of one night ({', '.join(sorted(nights))}), "
                         "not subjects: this checks the pipeline, it is not a benchmark result, and its "
                         "p-values are not inference about people.")
-        whole = sorted({r.model for r in runs if r.record.get("prediction_context") == "whole night"})
+        whole = sorted({r.model for r in runs if r.record["prediction_context"] == "whole night"})
         if whole:  # zero-shot entries normalised over the night (ProtocolData.predict_proba)
             notes.insert(1, f"{', '.join(whole)}: zero-shot (learns nothing), so it predicts on the whole "
                             "night's signal (no labels) and is scored on the test block's epochs; "
                             "every other entry sees only its test block.")
     provenance = [
         f"Data: {'SURROGATE (synthetic EEG, not Sleep-EDF)' if surrogate else ds['source'] + ' (Sleep-EDF Expanded)'}, "
-        f"{', '.join(ds.get('channels', []))} at {ds.get('sfreq', float('nan')):g} Hz, 30-s epochs.",
-        f"Protocol {protocol} v{rec0['protocol'].get('version')}, hash {rec0['protocol']['hash'][:12]}, "
+        f"{', '.join(ds['channels'])} at {ds['sfreq']:g} Hz, 30-s epochs.",
+        f"Protocol {protocol} v{rec0['protocol']['version']}, hash {rec0['protocol']['hash'][:12]}, "
         f"{len(folds)} folds; {len(test_units)} test {unit}s, {len(nights)} test "
         f"{'nights' if unit == 'subject' else 'night blocks'}, {sum(nights.values())} test epochs.",
         f"Seeds: {', '.join(map(str, expected_seeds))}.",
         f"Commit: {', '.join(c[:12] + ('-dirty' if c.endswith('-dirty') else '') for c in commits)}.",
     ]
     return ProtocolTable(protocol, title, header, frame, notes, ref, unit, runs, contrast_frame,
-                         contrasts_source, provenance)
+                         contrasts_source, provenance, problems)
 
 
-def _why_not(row: dict) -> str:
-    """Why a row is not compared with anything ('' when it is comparable)."""
+def _incomplete_text(row, problems: list[Problem]) -> str:
+    """``2/3 folds, 1/2 seeds``: the records a row lacks ('' when complete)."""
+    found = kinds(problems)
     parts = []
-    if row["folds_found_min"] < row["folds_expected"]:
+    if MISSING_FOLDS in found:
         parts.append(folds_text(row))
-    if row["seeds"] < row["seeds_expected"]:
-        parts.append(f"{row['seeds']}/{row['seeds_expected']} seeds")
-    if row.get("flags") and any("seed(s)" not in p for p in row["flags"].split("; ")):
-        parts.append("lost data or no validation")
+    if MISSING_SEEDS in found:
+        parts.append(seeds_text(row))
     return ", ".join(parts)
 
 
-def _incomplete_text(r) -> str:
-    parts = []
-    if r["folds_found_min"] < r["folds_expected"]:
-        parts.append(folds_text(r))
-    if r["seeds"] < r["seeds_expected"]:
-        parts.append(f"{r['seeds']}/{r['seeds_expected']} seeds")
+def _why_not(row, problems: list[Problem]) -> str:
+    """Why a row is not compared with anything ('' when it is comparable)."""
+    parts = [_incomplete_text(row, problems)] if not is_complete(problems) else []
+    if kinds(problems) & DATA:
+        parts.append("lost data or no validation")
     return ", ".join(parts)
 
 
@@ -430,11 +464,10 @@ def write_tables(results_dir, reference: str | None = None, out_dir=None,
             paths.append(path)
     if figures:
         from .figures import write_figures
-
         from .learning_curves import learning_curves_figure
 
         for name, table in tables.items():
-            paths += write_figures(results_dir, name, out_dir=out / "figures" / name, table=table)
+            paths += write_figures(table, out / "figures" / name)
             path = learning_curves_figure(_runs_by_model(table), out / "figures" / name / "learning-curves.png",
                                           _figure_title(table), row_flags(table))
             if path is not None:
@@ -445,11 +478,8 @@ def write_tables(results_dir, reference: str | None = None, out_dir=None,
     return paths
 
 
-def row_flags(table: ProtocolTable) -> dict[str, str]:
-    """model -> short reason for every row that is flagged (incomplete, lost data, no validation)."""
-    from .figures import _incomplete_flags
-
-    return _incomplete_flags(table)
+#: model -> short reason for every row that is flagged (incomplete, lost data, no validation).
+row_flags = flagged_rows
 
 
 def _runs_by_model(table: ProtocolTable) -> dict[str, list[Run]]:

@@ -6,7 +6,8 @@ the full recipe" table reports.
 
 Each deep entry gets the suite's parameters with ``max_passes=1`` (one pass over the fold's
 training epochs at the suite's batch size and sequence length: a whole fold is up to the suite's
-``P`` passes, so its cost is about ``P x`` this; a classic entry fits as the suite says), is fitted on the fold's training and validation
+``P`` passes, so its cost is about ``P x`` this; a classic entry fits as the suite says), is fitted
+on the fold's training and validation
 subjects and predicts its test subjects, at one thread (what a fold job gets). Printed per entry:
 CPU seconds of this process (what a free core takes), wall seconds and the steps run. Surrogate
 protocols generate their data into the cache first (not timed).
@@ -29,7 +30,6 @@ def fold_pass(models: list[str], protocol: str = "surrogate-20", suite: str = "f
     import torch
 
     from sleepbench.benchmark.device import use_device, use_precision
-
     from sleepbench.benchmark.protocol_data import open_protocol_data
     from sleepbench.benchmark.protocols import load_protocol
     from sleepbench.benchmark.registry import make_entry

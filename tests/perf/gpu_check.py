@@ -22,7 +22,8 @@ it is known, so a run cut short keeps what it measured):
 
 On a CPU-only machine the same steps run at tiny sizes (``vivit`` only: the quick suite's
 calibration, a pass of 3 steps on the quick protocol, K = 1, 2 for two seconds), so ``make test``
-checks the command itself; bf16 there is CPU autocast, slow on CPUs without bf16 instructions. Output: ``<out>/gpu-check.json`` and ``<out>/gpu-check.md``.
+checks the command itself; bf16 there is CPU autocast, slow on CPUs without bf16 instructions.
+Output: ``<out>/gpu-check.json`` and ``<out>/gpu-check.md``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from pathlib import Path
 #: The sizes of each step, on a GPU and on a CPU-only machine (a smoke run of the command).
 SIZES = {
     "cuda": {"suite": "full", "calibrate": None, "fold_protocol": "surrogate-20", "fold_passes": 3,
-             "fold_steps": None, "fold_models": ("vivit", "fin-vivit", "tinysleepnet"), "workers": (1, 4, 16), "probe_seconds": 6.0,
+             "fold_steps": None, "fold_models": ("vivit", "fin-vivit", "tinysleepnet"), "workers": (1, 4, 16),
+             "probe_seconds": 6.0,
              "probe_models": ("vivit", "vivit-origin")},
     "cpu": {"suite": "quick", "calibrate": ("vivit",), "fold_protocol": "quick",
             "fold_passes": 1, "fold_steps": 3, "fold_models": ("vivit",), "workers": (1, 2), "probe_seconds": 2.0,

@@ -22,9 +22,8 @@ def seed_scores(results, protocol: str) -> dict:
     """model -> seed -> (accuracy, macro-F1, kernel sets seen, records), pooled over the seed's
     folds; a seed without every fold of the protocol is left out."""
     from sleepbench.benchmark.metrics import epoch_metrics
-    from sleepbench.benchmark.reporting.records import load_records
-
     from sleepbench.benchmark.protocols import load_protocol
+    from sleepbench.benchmark.reporting.records import load_records
 
     n_folds = len(load_protocol(protocol)["folds"])
     runs = load_records(results).get(protocol, [])

@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 #: options of ``docker run`` / ``docker build`` that take a value (the rest are flags)
 RUN_VALUE_OPTS = {"-v", "--volume", "-u", "--user", "-e", "--env", "--gpus", "-w", "--workdir",
                   "--network", "--name", "--entrypoint"}
