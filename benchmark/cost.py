@@ -86,7 +86,7 @@ def _estimated_units(protocol: dict) -> tuple[dict[int, list[int]], str]:
         k = int(protocol["n_blocks"])
         return ({u: [int(round(night / k))] for u in protocol["subjects"]},
                 f"estimated: one night cut in {k} blocks, {night_note}")
-    from sleepbench.datasets.records import records_for
+    from sleepbench.datasets.inventory import records_for
 
     nights: dict[int, int] = {}
     for rec in records_for(spec.get("study", "cassette")):
@@ -126,7 +126,7 @@ def fold_shapes(protocol: dict, data=None) -> tuple[list[FoldShape], str]:
 def data_if_ready(protocol: dict, data_dir=None, cache_dir=None):
     """The protocol's data when it can be opened without generating or fetching anything, else
     None (a surrogate not generated yet, or a Sleep-EDF protocol without ``data_dir``)."""
-    from sleepbench.datasets.records import read_surrogate_manifest
+    from sleepbench.datasets.inventory import read_surrogate_manifest
 
     from .protocol_data import open_protocol_data, surrogate_dir
 

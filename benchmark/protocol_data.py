@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sleepbench.datasets.cache import config_key, default_cache_dir
-from sleepbench.datasets.records import read_surrogate_manifest
+from sleepbench.datasets.inventory import read_surrogate_manifest
 from sleepbench.datasets.sleep_edf import Recording, SleepEDF
 from sleepbench.errors import UserError
 

@@ -32,8 +32,7 @@ from __future__ import annotations
 
 _CLASSIC = _HEADER + '''import numpy as np
 
-from sleepbench.benchmark.epochs import N_CLASSES
-from sleepbench.benchmark.registry import Entry, register
+from sleepbench import N_CLASSES, Entry, register
 
 
 @register("{name}")
@@ -73,9 +72,7 @@ class {cls}(Entry):
 _DEEP = _HEADER + '''import torch
 from torch import nn
 
-from sleepbench.benchmark.epochs import N_CLASSES
-from sleepbench.benchmark.registry import register
-from sleepbench.benchmark.training import DeepEntry
+from sleepbench import N_CLASSES, DeepEntry, register
 
 
 class {cls}Module(nn.Module):
@@ -134,7 +131,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import clone
 
-from sleepbench.benchmark.registry import discover, make_entry
+from sleepbench import discover, make_entry
 from tests.support.synthetic import synthetic_set
 
 #: the entry's file, loaded as a plugin when it is outside models/ and baselines/

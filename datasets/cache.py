@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .records import sha1_of
+from .inventory import sha1_of
 
 #: Bump when the preparation code changes what it writes, so old entries are not reused.
 CACHE_VERSION = 3  # 2: epochs with flat or non-finite signal dropped; 3: hypnogram start offset applied

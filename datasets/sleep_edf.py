@@ -45,7 +45,7 @@ import numpy as np
 from sleepbench.errors import UserError
 
 from .cache import atomic_write_bytes, cached_sha1, config_key, default_cache_dir, load_arrays, save_arrays
-from .records import Inventory, Record, read_surrogate_manifest, records_for, surrogate_records, take_inventory
+from .inventory import Inventory, Record, read_surrogate_manifest, records_for, surrogate_records, take_inventory
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ the interface the harness uses (``load``, ``inventory``, ``failed``, ``source``,
 
 from __future__ import annotations
 
-from .records import Inventory, telemetry_conditions
+from .inventory import Inventory, telemetry_conditions
 from .sleep_edf import Recording, SleepEDF
 
 #: Protocol units of the test study are its subject numbers plus this, so they never collide with

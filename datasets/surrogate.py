@@ -24,7 +24,7 @@ import numpy as np
 from sleepbench.errors import UserError
 
 from . import hypnogram_model as hm
-from .records import (
+from .inventory import (
     Record,
     index_edf_files,
     sha1_of,

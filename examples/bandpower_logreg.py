@@ -16,8 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sleepbench.benchmark.epochs import N_CLASSES
-from sleepbench.benchmark.registry import Entry, register
+from sleepbench import N_CLASSES, Entry, register
 from sleepbench.benchmark.reporting.bibliography import BIBTEX
 
 #: AASM-style EEG bands (Hz): delta, theta, alpha, sigma (spindles), beta.

@@ -5,7 +5,7 @@ Load it as a plugin (nothing in the repository imports it)::
     SLEEPBENCH_PLUGINS=examples/small_cnn.py sleepbench run --protocol quick --models example-small-cnn
     SLEEPBENCH_PLUGINS=examples/small_cnn.py sleepbench tables --protocol quick
 
-What the harness gives a deep entry (``sleepbench.benchmark.training.DeepEntry``): the training loop
+What the harness gives a deep entry (``sleepbench.DeepEntry``): the training loop
 (AdamW, cosine schedule, class-weighted cross-entropy, early stopping on validation macro-F1,
 deterministic for a seed on CPU), prediction over whole nights, and the parameter count. What the
 entry supplies: its parameters in ``__init__`` and a plain ``torch.nn.Module`` from
@@ -17,9 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sleepbench.benchmark.epochs import N_CLASSES
-from sleepbench.benchmark.registry import register
-from sleepbench.benchmark.training import DeepEntry
+from sleepbench import N_CLASSES, DeepEntry, register
 
 
 class SmallCNNModule(nn.Module):

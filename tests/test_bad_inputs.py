@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sleepbench.datasets.records import read_surrogate_manifest, sha1_of, write_surrogate_manifest
+from sleepbench.datasets.inventory import read_surrogate_manifest, sha1_of, write_surrogate_manifest
 from sleepbench.datasets.sleep_edf import RecordingError, SleepEDF, bad_signal_epochs, read_recording
 
 from .conftest import REAL_HYP, REAL_PSG, REPO

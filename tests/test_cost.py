@@ -29,7 +29,7 @@ def test_list_schedule_is_the_makespan_of_in_order_dispatch():
 
 def test_sleep_edf_fold_sizes_are_estimated_from_the_real_hypnograms_without_data():
     from sleepbench.datasets.hypnogram_model import load_model
-    from sleepbench.datasets.records import records_for
+    from sleepbench.datasets.inventory import records_for
 
     protocol = load_protocol("sleepedf-20")
     shapes, note = fold_shapes(protocol)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sleepbench.benchmark.protocols import load_protocol
-from sleepbench.datasets.records import Record, sleep_telemetry_records, telemetry_conditions
+from sleepbench.datasets.inventory import Record, sleep_telemetry_records, telemetry_conditions
 from sleepbench.datasets.sleep_edf import SleepEDF, fetch
 from sleepbench.datasets.studies import TEST_UNIT_OFFSET
 from sleepbench.datasets.surrogate import PSG_SIGNALS_ST, SurrogateSpec, generate

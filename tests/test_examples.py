@@ -4,6 +4,7 @@ the DeepEntry recipe hand-off and the per-job failure log."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -189,3 +190,19 @@ def test_new_entry_default_layout_is_models_and_tests(tmp_path):
     assert 'make_entry(\'layout-check\'' in text and "class LayoutCheck(Entry)" in entry.read_text()
     compile(entry.read_text(), str(entry), "exec")
     compile(text, str(test), "exec")
+
+
+def test_entry_authors_get_their_api_from_the_sleepbench_package(tmp_path):
+    """The examples, the files `new-entry` writes and the README import the entry API from
+    ``sleepbench`` itself, not from the harness's modules."""
+    written = []
+    for kind in ("classic", "deep"):
+        assert cli.main(["new-entry", f"api-check-{kind}", "--kind", kind, "--out", str(tmp_path)]) == 0
+        written += [tmp_path / f"api_check_{kind}.py", tmp_path / f"test_api_check_{kind}.py"]
+    sources = [REPO / "examples" / "small_cnn.py", REPO / "examples" / "bandpower_logreg.py", *written]
+    for path in sources:
+        text = path.read_text()
+        assert "from sleepbench import " in text, path
+        assert not re.search(r"^\s*(from|import) sleepbench\.benchmark\.(registry|training|epochs)\b", text, re.M), path
+    readme = (REPO / "README.md").read_text()
+    assert "from sleepbench import " in readme and "from sleepbench.benchmark.registry" not in readme

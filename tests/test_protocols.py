@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from sleepbench.benchmark.protocols import PROTOCOL_DIR, available, content_hash, load_protocol
-from sleepbench.datasets.records import sleep_cassette_records
+from sleepbench.datasets.inventory import sleep_cassette_records
 
 from .conftest import REPO
 

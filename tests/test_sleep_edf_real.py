@@ -8,7 +8,7 @@ import mne
 import numpy as np
 import pytest
 
-from sleepbench.datasets.records import sleep_cassette_records, take_inventory
+from sleepbench.datasets.inventory import sleep_cassette_records, take_inventory
 from sleepbench.datasets.sleep_edf import STAGE_OF_ANNOTATION, STAGES, SleepEDF, read_recording
 
 from .conftest import REAL_HYP, REAL_PSG

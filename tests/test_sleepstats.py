@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from sleepbench.benchmark import sleepstats as ss
-from sleepbench.benchmark.reporting.sleepstats import build_sleepstats, write_sleepstats
+from sleepbench.benchmark.reporting.sleepstats_tables import build_sleepstats, write_sleepstats
 
 W, N1, N2, N3, R = range(5)
 

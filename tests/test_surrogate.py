@@ -8,7 +8,7 @@ import edfio
 import numpy as np
 
 from sleepbench.datasets import hypnogram_model as hm
-from sleepbench.datasets.records import read_surrogate_manifest
+from sleepbench.datasets.inventory import read_surrogate_manifest
 from sleepbench.datasets.sleep_edf import UNSCORED, SleepEDF
 from sleepbench.datasets.surrogate import PSG_SIGNALS, SurrogateSpec, generate, stage_sequence
 

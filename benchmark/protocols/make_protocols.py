@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 
-from sleepbench.datasets.records import sleep_cassette_records
+from sleepbench.datasets.inventory import sleep_cassette_records
 
 from . import PROTOCOL_DIR, content_hash
 
@@ -71,7 +71,7 @@ def build() -> list[dict]:
 def cross_study(condition: str) -> dict:
     """Train on Sleep-EDF-20 (cassette subjects 0-19, 2 of them for validation), test on the 22
     telemetry subjects' ``condition`` night: one fold; test units are 100 + telemetry subject."""
-    from sleepbench.datasets.records import sleep_telemetry_records
+    from sleepbench.datasets.inventory import sleep_telemetry_records
     from sleepbench.datasets.studies import TEST_UNIT_OFFSET
 
     sc = list(range(20))

@@ -472,7 +472,7 @@ def write_tables(results_dir, reference: str | None = None, out_dir=None,
                                           _figure_title(table), row_flags(table))
             if path is not None:
                 paths.append(path)
-    from .sleepstats import write_sleepstats  # <protocol>-sleepstats.{md,tex,csv} + Bland-Altman
+    from .sleepstats_tables import write_sleepstats  # <protocol>-sleepstats.{md,tex,csv} + Bland-Altman
 
     paths += write_sleepstats(tables, out, figures=figures)
     return paths

@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from sleepbench.datasets.records import read_surrogate_manifest, write_surrogate_manifest
+from sleepbench.datasets.inventory import read_surrogate_manifest, write_surrogate_manifest
 from sleepbench.datasets.sleep_edf import SleepEDF
 from sleepbench.datasets.surrogate import SurrogateSpec, generate
 
