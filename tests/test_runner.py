@@ -61,6 +61,7 @@ def test_same_seed_gives_identical_predictions(toy_plugin, quick_cache, tmp_path
         assert np.array_equal(za["proba"], zb["proba"]) and np.array_equal(za["y_pred"], zb["y_pred"])
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_jobs_and_force_redoes_them(toy_plugin, quick_cache, tmp_path):
     _run(tmp_path, quick_cache, ["toy-prior"])
     assert [r.status for r in _run(tmp_path, quick_cache, ["toy-prior"])] == ["skipped"] * 3
