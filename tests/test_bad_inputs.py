@@ -201,6 +201,7 @@ def test_cli_prepare_goes_on_lists_what_it_skipped_and_exits_zero(corpus, tmp_pa
     assert "prepared 5 recording(s)" in out.stdout
 
 
+@pytest.mark.slow
 def test_cli_exits_nonzero_only_when_nothing_usable_remains(corpus, tmp_path):
     data, by_key = corpus
     empty = tmp_path / "empty"

@@ -290,6 +290,7 @@ def test_reference_choice_and_omitted_comparisons(tmp_path):
     ("mne version", {"environment": {**ENV, "packages": {**ENV["packages"], "mne": "1.7.0"}}}),
     ("precision", {"precision": "bf16"}),
 ])
+@pytest.mark.slow
 def test_a_row_never_mixes_experiments(tmp_path, field, change):
     same = {"params": {"lr": 1e-3}, "entry_report": {"fin": {"weights": {"entropy": "e", "bandpower": "b"}}}}
     root = make_results(tmp_path / "r", models=("majority", "cnn"), seeds=(0,), **same)
@@ -325,6 +326,7 @@ def test_records_of_one_model_may_differ_in_seed_only(tmp_path):
     assert build_tables(root)["quick"].frame["complete"].all()
 
 
+@pytest.mark.slow
 def test_missing_seeds_are_flagged_and_not_compared(tmp_path):
     root = make_results(tmp_path / "r", models=("majority",), seeds=(0, 1))
     make_results(root, models=("cnn",), seeds=(0,))  # all folds of seed 0, seed 1 never ran
