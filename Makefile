@@ -104,7 +104,7 @@ tables: install  ## tables and figures from the records in RESULTS
 	$(BIN)/sleepbench tables --results $(RESULTS)
 
 test: install  ## run the whole test suite, lint included (real-night tests need ../shared/data/sleep-edf)
-	$(BIN)/python -m pytest -q --benchmark-skip $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --benchmark-skip --durations=20 $(PYTEST_ARGS)
 
 test-fast: install  ## the tests not marked slow, subprocess or docker (under 2 minutes)
 	$(BIN)/python -m pytest -q --benchmark-skip -m "not slow and not subprocess and not docker" $(PYTEST_ARGS)
