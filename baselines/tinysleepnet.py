@@ -27,7 +27,7 @@ PAPER_CLASS_WEIGHTS = (1.0, 1.5, 1.0, 1.0, 1.0)
 BN_EPS = 1e-3
 
 
-class _SamePad(nn.Module):
+class SamePad(nn.Module):
     """Zero padding that makes a following conv/pool behave like TensorFlow's ``padding="SAME"``.
 
     (Zero padding before max-pooling equals TF's ignore-padding rule here because the pooled
@@ -73,13 +73,13 @@ class TinySleepNetModule(nn.Module):
         super().__init__()
         k1, s1 = max(1, int(round(sfreq / 2))), max(1, int(round(sfreq / 16)))
         self.scale_uv = float(scale_uv)
-        layers = [_SamePad(k1, s1), nn.Conv1d(n_channels, filters, k1, s1, bias=False),
+        layers = [SamePad(k1, s1), nn.Conv1d(n_channels, filters, k1, s1, bias=False),
                   nn.BatchNorm1d(filters, eps=BN_EPS), nn.ReLU(),
-                  _SamePad(8, 8), nn.MaxPool1d(8, 8), nn.Dropout(dropout)]
+                  SamePad(8, 8), nn.MaxPool1d(8, 8), nn.Dropout(dropout)]
         for _ in range(3):
-            layers += [_SamePad(8, 1), nn.Conv1d(filters, filters, 8, 1, bias=False),
+            layers += [SamePad(8, 1), nn.Conv1d(filters, filters, 8, 1, bias=False),
                        nn.BatchNorm1d(filters, eps=BN_EPS), nn.ReLU()]
-        layers += [_SamePad(4, 4), nn.MaxPool1d(4, 4), nn.Flatten(), nn.Dropout(dropout)]
+        layers += [SamePad(4, 4), nn.MaxPool1d(4, 4), nn.Flatten(), nn.Dropout(dropout)]
         self.cnn = nn.Sequential(*layers)
         with torch.no_grad():
             n_features = self.cnn(torch.zeros(2, n_channels, n_samples)).shape[1]
