@@ -354,9 +354,10 @@ class AttnSleep(DeepEntry):
                                cnn_dropout=self.cnn_dropout)
 
     def fit(self, train: EpochSet, valid: EpochSet):
-        if abs(train.x.shape[2] / train.sfreq - 30.0) > 1e-6 or abs(train.sfreq - 100.0) > 1e-6:
+        n_samples = train.x.shape[2]
+        if abs(n_samples / train.sfreq - 30.0) > 1e-6 or abs(train.sfreq - 100.0) > 1e-6:
             raise ValueError(f"attnsleep expects 30-s epochs at 100 Hz (its kernels are set in samples at "
-                             f"100 Hz), got {train.x.shape[2]} samples at {train.sfreq} Hz")
+                             f"100 Hz), got {n_samples} samples at {train.sfreq} Hz")
         return super().fit(train, valid)
 
     def pass_lr(self, n: int) -> float:
