@@ -119,7 +119,7 @@ class USleepModule(nn.Module):
                 nn.init.xavier_uniform_(m.weight)  # Glorot uniform over (k c_in, k c_out), as Keras
                 nn.init.zeros_(m.bias)
 
-    def _apply(self, blk: nn.ModuleDict, z: torch.Tensor, pad: tuple[int, int]) -> torch.Tensor:
+    def _block(self, blk: nn.ModuleDict, z: torch.Tensor, pad: tuple[int, int]) -> torch.Tensor:
         """conv (zero padding ``pad``) -> ELU -> BatchNorm: the authors' Conv2D(activation=elu) + BN."""
         return blk["bn"](F.elu(blk["conv"](F.pad(z, pad))))
 
@@ -130,18 +130,18 @@ class USleepModule(nn.Module):
         same = (self.kernel_size // 2, self.kernel_size // 2)
         skips = []
         for blk in self.encoder:
-            z = self._apply(blk, z, same)
+            z = self._block(blk, z, same)
             if z.shape[-1] % 2:
                 z = F.pad(z, (1, 0))  # PadStartToEvenLength
             skips.append(z)
             z = F.max_pool1d(z, 2)
-        z = self._apply(self.bottom, z, same)
+        z = self._block(self.bottom, z, same)
         for up, dec, skip in zip(self.up, self.decoder, skips[::-1]):
-            z = self._apply(up, z.repeat_interleave(2, dim=-1), (0, 1))  # TF "same", kernel 2
+            z = self._block(up, z.repeat_interleave(2, dim=-1), (0, 1))  # TF "same", kernel 2
             n = skip.shape[-1]
             diff = max(0, z.shape[-1] - n)
             start = diff // 2 + diff % 2  # CropToMatch
-            z = self._apply(dec, torch.cat([skip, z[..., start:start + n]], dim=1), same)
+            z = self._block(dec, torch.cat([skip, z[..., start:start + n]], dim=1), same)
         z = torch.tanh(self.dense(z))
         z = F.avg_pool1d(z, self.n_samples)  # one mean per epoch ([b, 6, t])
         z = self.seq2(F.elu(self.seq1(z)))
