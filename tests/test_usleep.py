@@ -205,7 +205,7 @@ def test_a_pass_is_the_authors_epoch_and_the_report_says_so(syn):
 @pytest.mark.slow
 def test_is_deterministic(syn):
     train, valid, test = syn
-    params = dict(seed=0, erase_prob=0.5, **TINY)
+    params = dict(seed=0, **{**TINY, "erase_prob": 0.5, "depth": 1, "seq_len": 3})
     runs = [make(**params).fit(train, valid).predict_proba(test) for _ in range(2)]
     assert runs[0].shape == (60, 5)
     np.testing.assert_allclose(runs[0].sum(1), 1.0, atol=1e-5)
