@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sleepbench.baselines.tinysleepnet import SamePad
 from sleepbench.benchmark.device import autocast
 from sleepbench.benchmark.epochs import N_CLASSES, EpochSet
 from sleepbench.benchmark.registry import Reported, register
@@ -50,34 +51,17 @@ REFERENCE_PARAMS = 22_645_637
 BN_EPS, BN_MOMENTUM = 1e-5, 1e-3
 
 
-class _SamePad(nn.Module):
-    """Zero padding that makes a following conv/pool behave like TensorFlow's ``padding="SAME"``.
-
-    (Zero padding before max-pooling equals TF's ignore-padding rule here because the pooled
-    activations are ReLU outputs, i.e. non-negative.)
-    """
-
-    def __init__(self, kernel: int, stride: int):
-        super().__init__()
-        self.kernel, self.stride = kernel, stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = x.shape[-1]
-        total = max((math.ceil(n / self.stride) - 1) * self.stride + self.kernel - n, 0)
-        return nn.functional.pad(x, (total // 2, total - total // 2))
-
-
 def _bn(n: int) -> nn.BatchNorm1d:
     return nn.BatchNorm1d(n, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
 def _conv(n_in: int, n_out: int, kernel: int, stride: int) -> list[nn.Module]:
     """The authors' ``_conv1d_layer``: conv (no bias, "SAME") -> BatchNorm -> ReLU."""
-    return [_SamePad(kernel, stride), nn.Conv1d(n_in, n_out, kernel, stride, bias=False), _bn(n_out), nn.ReLU()]
+    return [SamePad(kernel, stride), nn.Conv1d(n_in, n_out, kernel, stride, bias=False), _bn(n_out), nn.ReLU()]
 
 
 def _pool(size: int) -> list[nn.Module]:
-    return [_SamePad(size, size), nn.MaxPool1d(size, size)]
+    return [SamePad(size, size), nn.MaxPool1d(size, size)]
 
 
 class DeepSleepNetModule(nn.Module):
