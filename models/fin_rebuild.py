@@ -15,10 +15,18 @@ import numpy as np
 import torch
 
 from .features import FEATURES, compute_feature
-from .fin import FINConfig, FINModule, synthetic_set
+from .fin import FINConfig, FINModule, make_config, synthetic_set
 from .fin_pretrain import evaluate_fin, train_fin
 from .fin_report import real_epochs
-from .fin_weights import load_shipped, serialize_fin, sha256_bytes, shipped_entry, update_manifest, write_shipped
+from .fin_weights import (
+    load_shipped,
+    manifest_key,
+    serialize_fin,
+    sha256_bytes,
+    shipped_entry,
+    update_manifest,
+    write_shipped,
+)
 
 #: A rebuilt default FIN whose bytes differ from the shipped file (another CPU kernel set or torch
 #: build sums in another order, and the difference grows through pre-training) is *equivalent*
@@ -47,8 +55,9 @@ def imitation_r2(module: FINModule, sets: dict) -> dict:
 
 
 def rebuild_fins(kinds=tuple(FEATURES), write: bool = False, progress: bool = True,
-                 real_dir: Path | None = None, cache_dir: Path | None = None) -> dict:
-    """Pre-train the default FINs afresh and compare them with the shipped files.
+                 real_dir: Path | None = None, cache_dir: Path | None = None, front: str = "raw") -> dict:
+    """Pre-train the default FINs of design ``front`` ("raw", the default FINs, or "fixed")
+    afresh and compare them with the shipped files.
 
     Two comparisons, because only one of them holds across machines:
 
@@ -70,7 +79,7 @@ def rebuild_fins(kinds=tuple(FEATURES), write: bool = False, progress: bool = Tr
     real_x = real_epochs(Path(real_dir), cache_dir) if real_dir is not None else None
     out, written = {}, {}
     for kind in kinds:
-        config = FINConfig(kind=kind)
+        config = make_config(front, kind=kind)
         module, info = train_fin(config, progress=progress)
         data = serialize_fin(module, info)
         digest = sha256_bytes(data)
@@ -91,8 +100,10 @@ def rebuild_fins(kinds=tuple(FEATURES), write: bool = False, progress: bool = Tr
                                      for w in ("synthetic", "real") if res["r2"]["rebuilt"][w] is not None)
             res["equivalent"] = res["max_r2_diff"] <= EQUIVALENT_R2
         if write:
-            path = write_shipped(kind, data)
-            written[kind] = {"file": path.name, "sha256": digest, "config_key": config.key(),
+            path = write_shipped(kind, data, config.version)
+            written[manifest_key(kind, config.version)] = {
+                             "file": path.name, "version": config.version, "sha256": digest,
+                             "config_key": config.key(),
                              "config": asdict(config), "synthetic": info["synthetic"],
                              "train_seconds": res["train_seconds"], "torch": torch.__version__,
                              "kernel_set": res["kernel_set"]}
