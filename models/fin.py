@@ -271,11 +271,11 @@ class FINModule(nn.Module):
     * ``"amplitude"`` (a DeepSets-style set function of the samples, blind to their order): a
       pointwise layer ``ReLU(w z + a max(z) + b min(z) + c)`` (``point_width`` units, a 1x1
       convolution that also sees the epoch's max and min, which pooling gives) over every
-      ``point_stride``-th standardised sample, mean- and max-pooled over the samples, with max(z),
-      min(z) and log(max(z) - min(z));
+      ``point_stride``-th standardised sample, mean-pooled over the samples, with max(z), min(z)
+      and log(max(z) - min(z));
     * ``"conv"``: strided 1-D convolutions of the standardised signal at several scales
       (``scales``: (kernel, stride, channels); default 2 s / 0.5 s with 32 channels and
-      0.4 s / 0.1 s with 32 channels: a learned filter bank, long kernels for the slow rhythms,
+      0.4 s / 0.2 s with 32 channels: a learned filter bank, long kernels for the slow rhythms,
       short and dense ones for the fast), each channel's output squared and mean-pooled over time
       (its energy), then a learned non-negative mixing of the energies (``n_mix`` outputs, weights
       ``exp(w)``) and ``log``.
@@ -288,7 +288,7 @@ class FINModule(nn.Module):
     """
 
     def __init__(self, n_outputs: int, paths=RAW_PATH_NAMES, point_width: int = 16,
-                 point_stride: int = 3, scales=((200, 50, 32), (40, 10, 32)), n_mix: int = 32,
+                 point_stride: int = 3, scales=((200, 50, 32), (40, 20, 32)), n_mix: int = 32,
                  embed_dim: int = 32):
         super().__init__()
         paths = tuple(paths)
@@ -299,7 +299,7 @@ class FINModule(nn.Module):
         n_pooled = 0
         if "amplitude" in paths:
             self.point = nn.Linear(3, point_width)           # inputs: z, max(z), min(z)
-            n_pooled += 2 * point_width + 3
+            n_pooled += point_width + 3
         if "conv" in paths:
             scales = tuple(tuple(int(v) for v in s) for s in scales)
             self.convs = nn.ModuleList([nn.Conv1d(1, c, k, stride=st, bias=False) for k, st, c in scales])
@@ -332,7 +332,7 @@ class FINModule(nn.Module):
             bias = self.point.bias + hi * w[:, 1] + lo * w[:, 2]                   # [B, W]
             # [B, W, n / stride]: pooled along the contiguous axis
             h = torch.relu(torch.addcmul(bias[:, :, None], w[None, :, :1], z[:, None, ::self.point_stride]))
-            pooled += [h.mean(-1), h.amax(-1), hi, lo, torch.log(hi - lo + 1e-3)]
+            pooled += [h.mean(-1), hi, lo, torch.log(hi - lo + 1e-3)]
         if "conv" in self.paths:
             zc = z[:, None]
             energy = torch.cat([conv(zc).square().mean(-1) for conv in self.convs], dim=1)
@@ -370,7 +370,7 @@ class FINConfig:
     paths: tuple | None = None  # None: RAW_PATHS[kind]
     point_width: int = 16
     point_stride: int = 3
-    scales: tuple = ((200, 50, 32), (40, 10, 32))
+    scales: tuple = ((200, 50, 32), (40, 20, 32))
     n_mix: int = 32
     embed_dim: int = 32
 

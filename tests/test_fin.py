@@ -12,7 +12,7 @@ from scipy.stats import entropy
 
 from sleepbench.datasets.fin_synthetic import synthetic_signals
 from sleepbench.models.features import BANDS, relative_log_band_powers, shannon_entropy
-from sleepbench.models.fin import FINConfig
+from sleepbench.models.fin import FINConfig, FixedFrontConfig
 from sleepbench.models.fin_pretrain import fin_path, load_fin, pretrain_fin
 from sleepbench.models.fin_report import fin_report
 
@@ -87,15 +87,50 @@ def test_amplitude_histogram_is_the_fine_histogram_over_the_epoch_range():
 
 
 def test_relative_spectrum_is_gain_invariant_and_flat_epochs_are_zero():
-    from sleepbench.models.fin import FINModule, relative_spectrum
+    from sleepbench.models.fin import FixedFrontFIN, relative_spectrum
 
-    spec = FINModule(1, paths=("spectral",)).spectrogram
+    spec = FixedFrontFIN(1, paths=("spectral",)).spectrogram
     x = torch.from_numpy(synthetic_signals(4, seed=5))
     rel = relative_spectrum(spec.psd(x))
     assert rel.shape == (4, 60)
     torch.testing.assert_close(rel.sum(1), torch.ones(4), rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(relative_spectrum(spec.psd(20 * x)), rel, rtol=1e-4, atol=1e-6)
     assert relative_spectrum(spec.psd(torch.full((1, 3000), 5.0))).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("kind", ["entropy", "bandpower"])
+def test_raw_fins_learn_from_the_standardised_signal_only(kind):
+    """The default (raw, version 6) FINs: nothing but per-epoch standardisation precedes their
+    learned layers: no histogram, no spectrum, no fixed buffer; every module with parameters is
+    learned from its initialisation."""
+    from sleepbench.models.fin import FIN_VERSION, FINModule, build_fin, standardise
+
+    fin = build_fin(kind)
+    assert isinstance(fin, FINModule) and FINConfig().version == FIN_VERSION == 6
+    assert not hasattr(fin, "spectrogram") and not hasattr(fin, "hist_bins")
+    assert set(dict(fin.named_buffers())) == {"target_mean", "target_std"}
+    x = torch.from_numpy(synthetic_signals(6, seed=4))
+    front = fin.front_end(x)
+    assert set(front) == {"z"}
+    torch.testing.assert_close(front["z"], standardise(x))
+    torch.testing.assert_close(front["z"].mean(1), torch.zeros(6), atol=1e-4, rtol=0)
+    with torch.no_grad():   # gain and offset invariant, as both features are
+        torch.testing.assert_close(fin(3 * x + 40), fin(x), atol=1e-3, rtol=1e-3)
+    assert all(p.requires_grad for p in fin.parameters())
+
+
+def test_fixed_front_fins_keep_their_version_and_shipped_files():
+    """fin-vivit-fixedfront's FINs: version 5, the files shipped before version 6, same config keys."""
+    from sleepbench.models.fin import FIXEDFRONT_VERSION, FixedFrontFIN
+    from sleepbench.models.fin_weights import load_shipped, read_manifest
+
+    assert FixedFrontConfig().version == FIXEDFRONT_VERSION == 5
+    fins = read_manifest()["fins"]
+    assert fins["entropy-v5"]["config_key"] == FixedFrontConfig(kind="entropy").key() == "46455ffa9a235957"
+    assert fins["bandpower-v5"]["config_key"] == FixedFrontConfig(kind="bandpower").key() == "603c3d73fe15ab89"
+    for kind in ("entropy", "bandpower"):
+        fin = load_shipped(kind, FixedFrontConfig())
+        assert isinstance(fin, FixedFrontFIN) and fin.source.endswith(f"fin-{kind}-v5.pt")
 
 
 @pytest.mark.slow
@@ -171,9 +206,9 @@ def _ship(tmp_path, monkeypatch, kind="bandpower"):
     path = weights.shipped_path(kind)
     path.parent.mkdir(parents=True)
     path.write_bytes(data)
-    weights.MANIFEST.write_text(json.dumps({"version": FIN_VERSION, "fins": {kind: {
-        "file": path.name, "sha256": weights.sha256_bytes(data), "config_key": config.key(),
-        "config": asdict(config)}}}))
+    weights.MANIFEST.write_text(json.dumps({"format": 2, "fins": {f"{kind}-v{FIN_VERSION}": {
+        "file": path.name, "version": FIN_VERSION, "sha256": weights.sha256_bytes(data),
+        "config_key": config.key(), "config": asdict(config)}}}))
     return weights, path, module
 
 
@@ -282,9 +317,24 @@ def test_the_repository_ships_the_default_fins():
     from sleepbench.models.fin_weights import MANIFEST, WEIGHTS_DIR, load_shipped, read_manifest
 
     manifest = read_manifest()
-    assert manifest.get("version") == FIN_VERSION, f"{MANIFEST}: rebuild with `sleepbench fin pretrain --write`"
+    assert manifest.get("format") == 2, MANIFEST
     for kind in ("entropy", "bandpower"):
-        entry = manifest["fins"][kind]
+        entry = manifest["fins"].get(f"{kind}-v{FIN_VERSION}")
+        assert entry is not None, f"{MANIFEST}: rebuild with `sleepbench fin pretrain --write`"
+        assert entry["file"] == f"fin-{kind}-v{FIN_VERSION}.pt" and entry["version"] == FIN_VERSION
         assert (WEIGHTS_DIR / entry["file"]).stat().st_size < 1_000_000      # small
         fin = load_shipped(kind)
         assert fin is not None and fin.sha256 == entry["sha256"]
+
+
+def test_manifest_keeps_both_designs_and_drops_other_versions(tmp_path, monkeypatch):
+    """`fin pretrain --write` of the raw FINs must not drop the fixed-front (version 5) entries."""
+    import sleepbench.models.fin_weights as weights
+
+    monkeypatch.setattr(weights, "MANIFEST", tmp_path / "MANIFEST.json")
+    monkeypatch.setenv("SLEEPBENCH_CACHE", str(tmp_path / "cache"))
+    weights.update_manifest({"entropy-v5": {"version": 5, "file": "fin-entropy-v5.pt"}})
+    weights.update_manifest({"entropy-v6": {"version": 6, "file": "fin-entropy-v6.pt"},
+                             "entropy-v4": {"version": 4, "file": "fin-entropy-v4.pt"}})
+    manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
+    assert manifest["format"] == 2 and sorted(manifest["fins"]) == ["entropy-v5", "entropy-v6"]
