@@ -29,9 +29,11 @@ feature without washing out what pre-training put there; the imitation R² befor
 each fold's test epochs, is in every record (:meth:`FINViViT.report`). Why 0.01: FINs fine-tuned
 at the trunk's lr and weight decay, or at 0.1x lr without decay, stop imitating (R² far below 0 on
 the quick protocol's test epochs): no longer the features they are named after. At 0.01x without
-decay they keep imitating (quick protocol, folds 0-2: entropy R² 0.987 pre-trained -> 0.981
-fine-tuned, band power 0.979 -> 0.979). The measurements, accuracy included: docs/models.md, "FIN
-fine-tuning recipe".
+decay they keep imitating (quick protocol, folds 0-2, version-5 FINs: entropy R² 0.987
+pre-trained -> 0.981 fine-tuned, band power 0.979 -> 0.979; not re-measured with the version-6
+raw FINs). The measurements, accuracy included: docs/models.md, "FIN fine-tuning recipe".
+``fin-vivit-scratch`` trains the FIN layers like the trunk on purpose: it is the network trained
+from scratch, not a feature imitator.
 
 Entries (all share the ``vivit`` trunk and recipe):
 
