@@ -338,3 +338,16 @@ def test_manifest_keeps_both_designs_and_drops_other_versions(tmp_path, monkeypa
                              "entropy-v4": {"version": 4, "file": "fin-entropy-v4.pt"}})
     manifest = json.loads((tmp_path / "MANIFEST.json").read_text())
     assert manifest["format"] == 2 and sorted(manifest["fins"]) == ["entropy-v5", "entropy-v6"]
+
+
+@pytest.mark.parametrize("kernel,stride", [(200, 100), (40, 40), (200, 50), (30, 10)])
+def test_strided_conv_is_conv1d(kernel, stride):
+    """The raw FINs' convolutions are computed as block matrix products: conv1d's numbers."""
+    from torch.nn import functional as F
+
+    from sleepbench.models.fin import strided_conv
+
+    gen = torch.Generator().manual_seed(0)
+    z, w = torch.randn(3, 3000, generator=gen), torch.randn(8, 1, kernel, generator=gen) / kernel ** 0.5
+    torch.testing.assert_close(strided_conv(z, w, stride), F.conv1d(z[:, None], w, stride=stride).transpose(1, 2),
+                               atol=1e-5, rtol=1e-5)
