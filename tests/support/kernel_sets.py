@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 
-from .conftest import REPO
+from ..conftest import REPO
 
 KERNEL_SETS = {"own": {}, "default": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"}}
 
