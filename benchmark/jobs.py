@@ -60,12 +60,18 @@ class JobIdentity:
     config_hash: str                 # the key its finished record is found by
 
 
-def job_identity(job: Job, protocol: dict, data, device: str) -> JobIdentity:
+def usable_roles(job: Job, protocol: dict, data) -> dict[str, list[str]]:
+    """The units of ``job``'s fold that ``data`` has, per role (train, valid, test)."""
+    fold = protocol["folds"][job.fold]
+    return {r: [u for u in fold[r] if data.units.get(u)] for r in ROLES}
+
+
+def job_identity(job: Job, protocol: dict, data, device: str, roles=None) -> JobIdentity:
     """The identity of ``job``'s record on ``data`` (an opened
     :class:`~sleepbench.benchmark.protocol_data.ProtocolData`) for device type ``device``
-    (``"cpu"`` or ``"cuda"``): the one definition the runner and the cost projection share."""
-    fold = protocol["folds"][job.fold]
-    roles = {r: [u for u in fold[r] if data.units.get(u)] for r in ROLES}
+    (``"cpu"`` or ``"cuda"``): the one definition the runner and the cost projection share.
+    ``roles``: :func:`usable_roles`, when the caller already has them."""
+    roles = usable_roles(job, protocol, data) if roles is None else roles
     checksums = data.checksums([u for r in ROLES for u in roles[r]])
     entry = make_entry(job.model, job.seed, job.params)
     identity = run_identity(entry, protocol, checksums)

@@ -56,6 +56,57 @@ from sleepbench.errors import UserError
 ENTRY_PACKAGES = ("sleepbench.baselines", "sleepbench.models")
 
 
+@dataclass(frozen=True)
+class Reported:
+    """A result an entry's authors published: shown beside the measured rows, never merged into them.
+
+    Figures as fractions (``accuracy`` 0.82 is 82 %), as the measured columns. Each field says what
+    made the figure, so a reader sees how that protocol differs from this benchmark's (e.g. the
+    authors' folds, how much wake they kept, which data release, how the model was selected).
+
+    Parameters
+    ----------
+    source : str
+        Where the figure is printed, e.g. ``"Supratak et al. 2017, Table 4"``.
+    cite : str
+        BibTeX key of that paper (in :mod:`sleepbench.benchmark.reporting.bibliography`).
+    dataset : str
+        Data and channel, e.g. ``"Sleep-EDF-20 (SC, Fpz-Cz)"``.
+    accuracy, macro_f1, kappa : float or None
+        Overall accuracy, macro-F1 and Cohen's kappa as the paper reports them (None where it does
+        not).
+    folds : str
+        The paper's evaluation, e.g. ``"20-fold subject-wise CV (one subject per fold)"``.
+    wake_trimming : str
+        How much wake the paper kept, e.g. ``"30 min before and after sleep"``.
+    data_version : str
+        Which Sleep-EDF release and recordings, e.g. ``"Sleep-EDF Expanded 2013, SC subjects 0-19"``.
+    selection : str
+        How the reported model was chosen, e.g. ``"best validation macro-F1"``.
+    note : str
+        Anything else a reader needs to compare (optional).
+    """
+
+    source: str
+    cite: str
+    dataset: str
+    accuracy: float | None
+    macro_f1: float | None
+    kappa: float | None
+    folds: str
+    wake_trimming: str
+    data_version: str
+    selection: str
+    note: str = ""
+
+    def __post_init__(self):
+        for key in ("accuracy", "macro_f1", "kappa"):
+            v = getattr(self, key)
+            if v is not None and not 0.0 <= float(v) <= 1.0:
+                raise ValueError(f"Reported({self.source!r}): {key} = {v!r} is not a fraction in [0, 1] "
+                                 "(write 82 % as 0.82)")
+
+
 class Entry(BaseEstimator):
     """Base of every model entry. Subclasses take their parameters (and ``seed``) in ``__init__``.
 
@@ -67,6 +118,8 @@ class Entry(BaseEstimator):
     #: set by :func:`register`
     name: str = ""
     kind: str = "classic"
+    #: results the entry's authors published (:class:`Reported`), shown apart from measured rows
+    reported: tuple = ()
 
     def __init__(self, seed: int = 0):
         self.seed = seed

@@ -28,7 +28,7 @@ from sleepbench.errors import UserError
 from .device import current_device, device_info, use_device, use_precision
 from .executors import make_executor
 from .identity import code_identity, jsonable, params_diff
-from .jobs import Job, JobResult, NoUsableData, job_identity, limited_threads
+from .jobs import Job, JobResult, NoUsableData, job_identity, limited_threads, usable_roles
 from .metrics import epoch_metrics, grouped_metrics
 from .protocol_data import open_protocol_data
 from .protocols import load_protocol
@@ -127,12 +127,12 @@ def _run_job(job: Job, force: bool, t0: float) -> JobResult:
     data = open_protocol_data(protocol, job.data_dir, job.cache_dir, progress=False)
     # a GPU gives other (close, not equal) numbers than the CPU: a CUDA record is not a finished CPU
     # job and vice versa, so a table row never mixes devices
-    ident = job_identity(job, protocol, data, current_device().type)
-    roles, checksums, entry, identity, chash = (ident.roles, ident.checksums, ident.entry, ident.identity,
-                                                ident.config_hash)
-    if not roles["test"] or not roles["train"]:
+    roles = usable_roles(job, protocol, data)
+    if not roles["test"] or not roles["train"]:  # before hashing code and data for nothing
         raise NoUsableData(f"no usable {'test' if not roles['test'] else 'training'} "
                            f"recordings (missing units {data.missing_units()})")
+    ident = job_identity(job, protocol, data, current_device().type, roles)
+    checksums, entry, identity, chash = ident.checksums, ident.entry, ident.identity, ident.config_hash
     lock = record_paths(job.results_dir, job.protocol, job.model, job.seed, job.fold)[0]
     # a second run on the same results folder waits here for this job, then finds its record
     with file_lock(lock.with_suffix(".lock")):

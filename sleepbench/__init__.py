@@ -19,13 +19,15 @@ from __future__ import annotations
 
 from importlib import import_module
 
-__all__ = ["Entry", "DeepEntry", "register", "register_variant", "discover", "make_entry", "N_CLASSES", "STAGES"]
+__all__ = ["Entry", "DeepEntry", "register", "register_variant", "discover", "make_entry", "Reported",
+           "N_CLASSES", "STAGES"]
 
 #: public name -> the module defining it; imported on first use, so that ``import sleepbench.datasets``
 #: does not load torch and the harness
 _API = {"Entry": "sleepbench.benchmark.registry", "register": "sleepbench.benchmark.registry",
         "register_variant": "sleepbench.benchmark.registry", "discover": "sleepbench.benchmark.registry",
-        "make_entry": "sleepbench.benchmark.registry", "DeepEntry": "sleepbench.benchmark.training",
+        "make_entry": "sleepbench.benchmark.registry",
+        "Reported": "sleepbench.benchmark.registry", "DeepEntry": "sleepbench.benchmark.training",
         "N_CLASSES": "sleepbench.benchmark.epochs", "STAGES": "sleepbench.benchmark.epochs"}
 
 

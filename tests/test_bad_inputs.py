@@ -135,6 +135,7 @@ def corpus(pristine, tmp_path_factory):
     return out, by_key
 
 
+@pytest.mark.slow
 def test_each_bad_recording_is_refused_with_one_line_naming_file_and_problem(corpus, tmp_path):
     data, by_key = corpus
     ds = SleepEDF(data, subjects=range(6), cache_dir=tmp_path)
@@ -189,6 +190,7 @@ def _cli(*args, env=None):
                           capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
 
 
+@pytest.mark.slow
 def test_cli_prepare_goes_on_lists_what_it_skipped_and_exits_zero(corpus, tmp_path):
     data, by_key = corpus
     out = _cli("data", "prepare", "--data-dir", data, "--cache-dir", tmp_path)
@@ -199,6 +201,7 @@ def test_cli_prepare_goes_on_lists_what_it_skipped_and_exits_zero(corpus, tmp_pa
     assert "prepared 5 recording(s)" in out.stdout
 
 
+@pytest.mark.slow
 def test_cli_exits_nonzero_only_when_nothing_usable_remains(corpus, tmp_path):
     data, by_key = corpus
     empty = tmp_path / "empty"

@@ -70,6 +70,7 @@ def test_context_features_do_not_cross_recordings_or_gaps():
     np.testing.assert_array_equal(out[:, 2], [1, np.nan, np.nan, 4, 5, np.nan])
 
 
+@pytest.mark.slow
 def test_bandpower_gbm_fits_predicts_and_is_deterministic(syn):
     train, valid, test = syn
     runs = []
@@ -260,6 +261,7 @@ def test_yasa_zero_shot_on_surrogate(surrogate_sets):
 
 # --- the real night --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_yasa_zero_shot_on_real_night(real_dir, tmp_path):
     """YASA on SC4001E0 (841 epochs after wake trimming); measured acc 0.854, kappa 0.809."""
     from sleepbench.datasets.sleep_edf import SleepEDF

@@ -82,6 +82,7 @@ def _check_training_report(training, max_passes, batch_size, seq_len):
     json.dumps(training)  # JSON-able as it is stored in the record
 
 
+@pytest.mark.slow
 def test_report_has_budget_history_and_best_pass():
     from tests.support.synthetic import synthetic_set
 

@@ -92,6 +92,7 @@ def test_compare_is_over_the_jobs_that_ran():
     assert line == "projected vs actual (2 job(s) run): wall 20-40 s vs 27 s; job time 20-40 s vs 26 s"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suite", ["quick", "full", "real-night"])
 def test_plan_works_for_every_suite_without_data_or_running_anything(suite, tmp_path, capsys,
                                                                     monkeypatch):
@@ -116,6 +117,7 @@ def test_plan_works_for_every_suite_without_data_or_running_anything(suite, tmp_
     assert not (tmp_path / "cache" / "surrogate").exists()         # nothing was generated
 
 
+@pytest.mark.slow
 def test_a_real_run_ends_with_projected_vs_actual(toy_plugin, quick_cache, tmp_path, capsys):
     from sleepbench.benchmark.cli import main
 

@@ -60,6 +60,7 @@ def test_classic_example_fits_and_beats_chance(data):
     assert macro_f1(test.y, proba.argmax(1)) > 0.6
 
 
+@pytest.mark.slow
 def test_deep_example_fits_deterministically(data):
     train, valid, test = data
     discover([SMALL_CNN])

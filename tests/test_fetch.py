@@ -20,6 +20,7 @@ def mirror(tmp_path):
         yield served
 
 
+@pytest.mark.slow
 def test_fetch_downloads_and_verifies(real_dir, mirror, tmp_path):
     folder, url = mirror
     (folder / REAL_PSG.name).symlink_to(REAL_PSG)
@@ -33,6 +34,7 @@ def test_fetch_downloads_and_verifies(real_dir, mirror, tmp_path):
     assert list(inv.complete) == ["SC4001E0"] and MirrorHandler.requests == []
 
 
+@pytest.mark.slow
 def test_corrupt_and_missing_downloads_are_listed_not_raised(real_dir, mirror, tmp_path):
     folder, url = mirror
     shutil.copy(REAL_HYP, folder / REAL_HYP.name)

@@ -32,7 +32,7 @@ def test_the_wheel_installs_only_the_sleepbench_package(wheel):
     # the subpackages, their data and the shipped FIN weights are inside it
     for needed in ("sleepbench/__init__.py", "sleepbench/benchmark/cli.py", "sleepbench/datasets/sleep_edf.py",
                    "sleepbench/models/fin_vivit.py", "sleepbench/baselines/majority.py",
-                   "sleepbench/benchmark/suites/quick.yaml", "sleepbench/benchmark/protocols/quick.yaml",
+                   "sleepbench/benchmark/suites/quick.yaml", "sleepbench/benchmark/protocols/quick.json",
                    "sleepbench/datasets/hypnogram_model.json", "sleepbench/models/weights/MANIFEST.json"):
         assert needed in names, f"{needed} missing from {wheel.name}"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
@@ -48,7 +48,9 @@ def test_the_wheel_and_hugging_face_datasets_both_import(wheel, tmp_path):
     py = venv / "bin" / "python"
     site = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
-    (site / "zz_outer_environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    outer = ([p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
+             or [sysconfig.get_paths()["purelib"]])
+    (site / "zz_outer_environment.pth").write_text("\n".join(outer) + "\n")
     hf = subprocess.run([str(py), "-m", "pip", "install", "-q", "datasets"], capture_output=True, text=True,
                         timeout=900)
     if hf.returncode != 0 and any(s in hf.stderr for s in ("No matching distribution", "Could not fetch",

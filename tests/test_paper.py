@@ -112,6 +112,7 @@ def table(tmp_path_factory):
     return build_tables(root, reference="vivit")["quick"]
 
 
+@pytest.mark.slow
 def test_main_table_is_compact_with_display_names_citations_and_units(table):
     text = main_table_tex(table)
     assert r"\resizebox" not in text and "\n%" not in text.split("\n", 1)[1]  # notes live in the caption
@@ -191,6 +192,7 @@ def test_references_bib_and_citation_cff_are_current():
     assert "slow-wave microcontinuity" in refs and "PhysioBank" in refs
 
 
+@pytest.mark.slow
 def test_cite_prints_the_bibtex_of_a_table(tmp_path, capsys):
     root = fake_results(tmp_path, seeds=(0,))
     assert cli.main(["cite", "--results", str(root), "--protocol", "quick"]) == 0
@@ -288,6 +290,7 @@ def _renderer(fig):
     return canvas.get_renderer()
 
 
+@pytest.mark.slow
 def test_figures_fit_a_column_or_a_page_with_stable_colours(table, tmp_path, monkeypatch):
     from PIL import Image
 

@@ -39,6 +39,7 @@ def test_precision_is_parsed_and_scoped():
     assert current_precision() == "fp32"
 
 
+@pytest.mark.slow
 def test_a_deep_entry_learns_under_bf16_autocast_on_the_cpu():
     train, valid, test = _sets()
     with limited_threads(1), use_precision("bf16"):

@@ -42,6 +42,7 @@ def test_hash_matches_content(name):
     assert content_hash(p) == p["hash"] and len(p["hash"]) == 64
 
 
+@pytest.mark.slow
 def test_generation_is_reproducible_in_a_fresh_interpreter(tmp_path):
     """Same files whatever the process (hash randomisation differs between interpreters)."""
     code = ("import json; from benchmark.protocols.make_protocols import build; "

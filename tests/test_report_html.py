@@ -45,6 +45,7 @@ class _Parse(HTMLParser):
             self.links.append(a["href"])
 
 
+@pytest.mark.slow
 def test_page_is_self_contained(report):
     root, page = report
     text = page.read_text(encoding="utf-8")
@@ -68,6 +69,7 @@ def test_page_is_self_contained(report):
     assert {f.name for f in paper.iterdir()} >= {"quick-main.tex", "quick-stats.tex", "quick.bib"}
 
 
+@pytest.mark.slow
 def test_report_errors_are_one_line(tmp_path, capsys):
     assert cli.main(["report", "--results", str(tmp_path / "missing")]) == 2
     root = fake_results(tmp_path / "r", seeds=(0,))
@@ -89,6 +91,7 @@ def _run_chromium(exe: str, profile: Path, *args) -> subprocess.CompletedProcess
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_page_renders_in_headless_chromium(report, tmp_path):
     exe = _chromium()
     _, page = report

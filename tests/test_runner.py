@@ -53,6 +53,7 @@ def test_recorded_metrics_equal_sklearn_on_saved_predictions(toy_plugin, quick_c
         assert np.array_equal(z["y_pred"], z["proba"].argmax(1))
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_predictions(toy_plugin, quick_cache, tmp_path):
     a = _run(tmp_path / "a", quick_cache, ["toy-prior"])
     b = _run(tmp_path / "b", quick_cache, ["toy-prior"])
@@ -61,6 +62,7 @@ def test_same_seed_gives_identical_predictions(toy_plugin, quick_cache, tmp_path
         assert np.array_equal(za["proba"], zb["proba"]) and np.array_equal(za["y_pred"], zb["y_pred"])
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_jobs_and_force_redoes_them(toy_plugin, quick_cache, tmp_path):
     _run(tmp_path, quick_cache, ["toy-prior"])
     assert [r.status for r in _run(tmp_path, quick_cache, ["toy-prior"])] == ["skipped"] * 3
@@ -69,6 +71,7 @@ def test_rerun_skips_finished_jobs_and_force_redoes_them(toy_plugin, quick_cache
     assert [r.status for r in _run(tmp_path, quick_cache, ["toy-prior"], seeds=(1,))] == ["done"] * 3
 
 
+@pytest.mark.slow
 def test_one_failing_fold_does_not_sink_the_run(toy_plugin, quick_cache, tmp_path):
     results = _run(tmp_path, quick_cache, ["toy-broken", "toy-prior"])
     failed = [r for r in results if r.status == "failed"]
@@ -145,6 +148,7 @@ def test_every_identity_field_changes_the_config_hash():
     assert config_hash(job, protocol, base, "cuda") != config_hash(job, protocol, base, "cpu")
 
 
+@pytest.mark.slow
 def test_changed_code_redoes_the_record(toy_plugin, quick_cache, tmp_path, monkeypatch):
     import sleepbench.benchmark.identity as identity
 
@@ -157,6 +161,7 @@ def test_changed_code_redoes_the_record(toy_plugin, quick_cache, tmp_path, monke
     assert json.loads(Path(results[0].path).read_text())["identity"]["code_hash"] == "0" * 64
 
 
+@pytest.mark.slow
 def test_other_settings_never_overwrite_a_record_silently(toy_plugin, quick_cache, tmp_path):
     from sleepbench.benchmark.runner import ConfigConflict
 
@@ -188,6 +193,7 @@ def test_cli_run_suite_models_uses_the_suite_budget_and_refuses_other_settings(t
     assert "other resolved parameters" in err and "sleep_s" in err and "--force" in err
 
 
+@pytest.mark.slow
 def test_a_changed_default_with_changed_code_is_redone_not_refused(toy_plugin, quick_cache, tmp_path,
                                                                     monkeypatch):
     import sleepbench.benchmark.identity as identity

@@ -81,6 +81,7 @@ def test_signal_is_the_edf_samples_in_microvolts(night):
     assert 20 < np.std(x) < 100  # µV, not volts
 
 
+@pytest.mark.slow
 def test_channels_and_resampling(real_dir, tmp_path):
     from sleepbench.datasets.sleep_edf import PrepConfig
 

@@ -128,6 +128,7 @@ def test_seed_average_of_predictions():
     assert row["bias"] == pytest.approx(0.75)  # (0 + 1.5 min) / 2 seeds
 
 
+@pytest.mark.slow
 def test_table_and_figures_written(tmp_path):
     truth = _nights(6, seed=2)
     noisy = [np.where(np.random.default_rng(i).random(len(t)) < 0.1, R, t) for i, t in enumerate(truth)]
@@ -158,6 +159,7 @@ def test_within_night_protocol_gets_no_sleepstats():
     assert build_sleepstats(table) is None
 
 
+@pytest.mark.slow
 def test_every_statistic_a_table_shows_is_cited(tmp_path, capsys):
     """Each statistic named in the tables (main table, contrasts, sleep-statistics agreement) has
     its reference in `sleepbench cite` and in the paper export's .bib."""

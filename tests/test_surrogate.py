@@ -6,6 +6,7 @@ import json
 
 import edfio
 import numpy as np
+import pytest
 
 from sleepbench.datasets import hypnogram_model as hm
 from sleepbench.datasets.inventory import read_surrogate_manifest
@@ -30,6 +31,7 @@ def test_labels_read_back_equal_the_generated_sequence(small_surrogate, tmp_path
         assert np.array_equal(rec.onsets, 30.0 * np.flatnonzero(aasm != UNSCORED))
 
 
+@pytest.mark.slow
 def test_real_hypnograms_drive_the_stage_sequences(real_dir, tmp_path):
     spec = SurrogateSpec(subjects=2, nights=2, hours=None, seed=1, hypnogram_dir=str(real_dir))
     manifest = generate(tmp_path / "s", spec, progress=False)

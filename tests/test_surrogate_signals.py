@@ -219,6 +219,7 @@ def _real_night():
     return y[lo:hi], {ch: data[i, lo * E:hi * E].reshape(-1, E) for i, ch in enumerate(ss.FAST_CHANNELS)}
 
 
+@pytest.mark.slow
 def test_spectra_close_to_the_real_night():
     y, real = _real_night()
     sur = ss.synthesize_night(y, ss.SubjectProfile.reference(), np.random.default_rng(0))

@@ -107,6 +107,7 @@ def results(tmp_path) -> Path:
     return make_results(tmp_path / "results")
 
 
+@pytest.mark.slow
 def test_files_written_and_figures_are_png(results):
     paths = write_tables(results)
     tables = results / "tables"
@@ -122,12 +123,14 @@ def test_files_written_and_figures_are_png(results):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_out_dir_overrides_tables_folder(results, tmp_path):
     paths = write_tables(results, out_dir=tmp_path / "elsewhere", figures=False)
     assert {p.parent for p in paths} == {tmp_path / "elsewhere"}
     assert not (results / "tables").exists()
 
 
+@pytest.mark.slow
 def test_csv_round_trips_with_numbers_computed_from_the_npz(results):
     write_tables(results, figures=False)
     df = pd.read_csv(results / "tables" / "quick.csv", comment="#").set_index("model")
@@ -187,6 +190,7 @@ def _balanced(text: str) -> bool:
     return depth == 0
 
 
+@pytest.mark.slow
 def test_latex_is_booktabs_with_consistent_columns(results):
     write_tables(results, figures=False)
     tex = (results / "tables" / "quick.tex").read_text()
@@ -201,6 +205,7 @@ def test_latex_is_booktabs_with_consistent_columns(results):
     assert "±" not in tex and "κ" not in tex  # pdflatex-safe: symbols become math
 
 
+@pytest.mark.slow
 def test_markdown_header_names_hash_and_says_surrogate(results):
     write_tables(results, figures=False)
     md = (results / "tables" / "quick.md").read_text()
@@ -214,6 +219,7 @@ def test_markdown_header_names_hash_and_says_surrogate(results):
     assert "majority (ref.)" in md
 
 
+@pytest.mark.slow
 def test_real_source_is_not_labelled_surrogate_and_within_night_is_a_sanity_check(tmp_path):
     real = make_results(tmp_path / "real", models=("vivit", "cnn"), seeds=(0,), source="sleep-edf-cassette")
     md = build_tables(real)["quick"].to_markdown()
@@ -225,6 +231,7 @@ def test_real_source_is_not_labelled_surrogate_and_within_night_is_a_sanity_chec
     assert "MF1/block" in t.to_markdown()
 
 
+@pytest.mark.slow
 def test_a_protocol_mixing_dataset_sources_is_rejected(results):
     write_run(results, "vivit", 0, 0, source="sleep-edf-cassette")
     with pytest.raises(MixedRecordsError, match="dataset source"):
@@ -232,6 +239,7 @@ def test_a_protocol_mixing_dataset_sources_is_rejected(results):
     assert not (results / "tables").exists()  # nothing half-written
 
 
+@pytest.mark.slow
 def test_a_protocol_mixing_versions_or_files_is_rejected(tmp_path):
     root = make_results(tmp_path / "a", seeds=(0,))
     write_run(root, "vivit", 0, 0, phash="0" * 64)
@@ -243,6 +251,7 @@ def test_a_protocol_mixing_versions_or_files_is_rejected(tmp_path):
         build_tables(root)
 
 
+@pytest.mark.slow
 def test_missing_folds_are_flagged(results):
     for seed in (0, 1):
         for suffix in (".json", ".npz"):
@@ -257,6 +266,7 @@ def test_missing_folds_are_flagged(results):
     assert "(2/3 folds)" in (results / "tables" / "quick.tex").read_text()
 
 
+@pytest.mark.slow
 def test_reference_choice_and_omitted_comparisons(tmp_path):
     root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))
     assert build_tables(root)["quick"].reference == "vivit"
@@ -280,6 +290,7 @@ def test_reference_choice_and_omitted_comparisons(tmp_path):
     ("mne version", {"environment": {**ENV, "packages": {**ENV["packages"], "mne": "1.7.0"}}}),
     ("precision", {"precision": "bf16"}),
 ])
+@pytest.mark.slow
 def test_a_row_never_mixes_experiments(tmp_path, field, change):
     same = {"params": {"lr": 1e-3}, "entry_report": {"fin": {"weights": {"entropy": "e", "bandpower": "b"}}}}
     root = make_results(tmp_path / "r", models=("majority", "cnn"), seeds=(0,), **same)
@@ -309,11 +320,13 @@ def test_a_row_mixing_cpu_kernel_sets_is_flagged_not_refused(tmp_path):
     assert "Trained under several CPU kernel sets" in main_table_tex(t)
 
 
+@pytest.mark.slow
 def test_records_of_one_model_may_differ_in_seed_only(tmp_path):
     root = make_results(tmp_path / "r", params={"lr": 1e-3})  # params carry each record's seed
     assert build_tables(root)["quick"].frame["complete"].all()
 
 
+@pytest.mark.slow
 def test_missing_seeds_are_flagged_and_not_compared(tmp_path):
     root = make_results(tmp_path / "r", models=("majority",), seeds=(0, 1))
     make_results(root, models=("cnn",), seeds=(0,))  # all folds of seed 0, seed 1 never ran
@@ -325,6 +338,7 @@ def test_missing_seeds_are_flagged_and_not_compared(tmp_path):
     assert "cnn (1/2 seeds)" in md and "Incomplete (flagged, not comparable):** cnn (1/2 seeds)" in md
 
 
+@pytest.mark.slow
 def test_lost_data_and_missing_validation_are_flagged(tmp_path):
     root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))
     fold = QUICK["folds"][1]
@@ -366,6 +380,7 @@ def _training(passes, best, val=True):
                                       "val_macro_f1": 0.3 + 0.05 * i} for i in range(passes)]}}
 
 
+@pytest.mark.slow
 def test_budget_passes_and_learning_curves(tmp_path):
     root = make_results(tmp_path / "r", models=("majority",), seeds=(0,))
     for fold, (passes, best) in enumerate([(6, 2), (10, 9), (8, 4)]):
@@ -383,10 +398,12 @@ def test_budget_passes_and_learning_curves(tmp_path):
     assert r"10 $\times$ 20 $\times$ 16 $\times$ 1" in tex and "tab:quick-training" in tex
 
 
+@pytest.mark.slow
 def test_no_learning_curves_without_training_reports(results):
     assert not any(p.name == "learning-curves.png" for p in write_tables(results))
 
 
+@pytest.mark.slow
 def test_provenance_is_compiled_text_and_markdown_names_versions_and_device(results):
     write_tables(results, figures=False)
     tex = (results / "tables" / "quick.tex").read_text()
@@ -436,6 +453,7 @@ SUITE = ("protocol: quick\nseeds: [0]\nreference: majority\nmodels:\n  majority:
          "  vivit: {}\ncontrasts:\n  - [cnn, majority]\n  - [vivit, majority]\n  - [vivit, cnn]\n")
 
 
+@pytest.mark.slow
 def test_declared_contrasts_with_holm(tmp_path):
     from statsmodels.stats.multitest import multipletests
 
@@ -455,6 +473,7 @@ def test_declared_contrasts_with_holm(tmp_path):
     assert "tab:quick-contrasts" in (root / "tables" / "quick.tex").read_text()
 
 
+@pytest.mark.slow
 def test_a_contrast_with_a_flagged_row_is_not_computed(tmp_path):
     root = make_results(tmp_path / "r", models=("majority", "cnn", "vivit"), seeds=(0,))
     for suffix in (".json", ".npz"):
@@ -476,6 +495,7 @@ def test_a_contrast_with_a_flagged_row_is_not_computed(tmp_path):
     assert "Holm-adjusted over the 3 declared contrasts; 2 not computed" in stats_table_tex(t)
 
 
+@pytest.mark.slow
 def test_a_contrast_of_a_model_left_out_of_the_table_stays_in_the_family(tmp_path):
     """`tables --suite S --models a,b` (or --exclude) must not shrink the family the suite declares."""
     from sleepbench.benchmark.reporting import make_selection
@@ -508,6 +528,7 @@ def test_committed_suites_declare_the_fin_contrasts_and_reject_unknown_keys(tmp_
         load_suite(str(_suite(tmp_path, SUITE + "  - [tinysleepnet, cnn]\n")))
 
 
+@pytest.mark.slow
 def test_without_a_suite_the_protocols_suites_supply_the_contrasts(tmp_path):
     root = make_results(tmp_path / "r", models=("vivit", "fin-vivit", "fin-vivit-random"), seeds=(0,))
     t = build_tables(root)["quick"]
@@ -523,6 +544,7 @@ def test_without_a_suite_the_protocols_suites_supply_the_contrasts(tmp_path):
 
 # --- selection and errors (issue 13 item 1) -----------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_tables_selects_models_and_rejects_unknown_names(tmp_path, capsys):
     from sleepbench.benchmark.cli import main
 
@@ -549,6 +571,7 @@ def test_cli_tables_selects_models_and_rejects_unknown_names(tmp_path, capsys):
     assert "models with records: cnn, majority, vivit" in (main([*base, "--models", "x"]), capsys.readouterr().err)[1]
 
 
+@pytest.mark.slow
 def test_records_scored_on_other_labels_or_preprocessing_are_rejected(tmp_path):
     root = make_results(tmp_path / "a", seeds=(0,))
     npz = root / "runs/quick/cnn/seed-0/fold-1.npz"
@@ -565,6 +588,7 @@ def test_records_scored_on_other_labels_or_preprocessing_are_rejected(tmp_path):
         build_tables(root)
 
 
+@pytest.mark.slow
 def test_a_suite_table_refuses_records_made_with_other_suite_settings(tmp_path, capsys):
     from sleepbench.benchmark.cli import main
 
@@ -577,6 +601,7 @@ def test_a_suite_table_refuses_records_made_with_other_suite_settings(tmp_path, 
     assert main(["tables", "--results", str(root), "--suite", str(suite), "--exclude", "vivit"]) == 0
 
 
+@pytest.mark.slow
 def test_kernel_spread_compares_one_seed_across_kernel_sets_beside_the_seed_sd(tmp_path):
     """tests.perf.kernel_spread (docs/reproducibility.md's table) on fake records: seeds 0-2 under
     one kernel set, seed 0 under another."""
@@ -599,6 +624,7 @@ def test_kernel_spread_compares_one_seed_across_kernel_sets_beside_the_seed_sd(t
     assert cells[3] == "+0.00" and cells[4] == f"{sd:.2f}" and cells[-1] == "AVX2 vs DEFAULT"
 
 
+@pytest.mark.slow
 def test_a_contrast_of_rows_made_by_different_shared_code_is_flagged(tmp_path):
     """Edit the shared ViViT trunk, rerun only `vivit`: `cnn` vs `vivit` then compares two trunks.
     The records say so (identity.code_files), and the contrast is flagged in every export."""

@@ -19,8 +19,9 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
-from ..conftest import REPO
+REPO = Path(__file__).resolve().parents[2]
 
 KERNEL_SETS = {"own": {}, "default": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "SSE41"}}
 
