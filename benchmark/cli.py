@@ -359,16 +359,18 @@ def fin_rebuild_verdict(r: dict) -> str:
         return head + f"the shipped file did not load with this code ({r['shipped_error']}); replaced"
     new, old = r["r2"]["rebuilt"], r["r2"]["shipped"]
     figures = f"held-out synthetic R2 {new['synthetic']:.4f} vs shipped {old['synthetic']:.4f}"
-    figures += (f", SC4001E0 R2 {new['real']:.4f} vs {old['real']:.4f}" if new["real"] is not None
-                else ", SC4001E0 not checked (no --data-dir)")
+    figures += f" (|dR2| {r['max_r2_diff']:.4f}, tolerance {EQUIVALENT_R2})"
+    if new["real"] is not None:
+        met = "targets met" if r.get("real_meets_targets") else "TARGETS NOT MET"
+        figures += f", SC4001E0 R2 {new['real']:.4f} vs {old['real']:.4f} ({met})"
+    else:
+        figures += ", SC4001E0 not checked (no --data-dir)"
     if r["equivalent"]:
         return head + (f"not bit-identical to the shipped file (another CPU kernel set or torch build "
                        f"sums in another order; max |diff| {r['max_abs_diff']:.3g} over the parameters), "
-                       f"but equivalent: {figures} (|dR2| {r['max_r2_diff']:.4f} <= {EQUIVALENT_R2}); "
-                       f"the shipped file stays the one used")
-    return head + (f"DIFFERS from the shipped file beyond the equivalence tolerance: {figures} "
-                   f"(|dR2| {r['max_r2_diff']:.4f} > {EQUIVALENT_R2}): the FIN code, its configuration "
-                   f"or the synthetic data changed; rebuild with --write and commit")
+                       f"but equivalent: {figures}; the shipped file stays the one used")
+    return head + (f"DIFFERS from the shipped file beyond the equivalence check: {figures}: the FIN "
+                   f"code, its configuration or the synthetic data changed; rebuild with --write and commit")
 
 
 def cmd_fin_report(args) -> int:
@@ -384,7 +386,9 @@ def cmd_fin_report(args) -> int:
     for kind, parts in report.items():
         for where, m in parts.items():
             if isinstance(m, dict) and "r2" in m:
-                print(f"{kind:<10} {where:<10} R2 {m['r2']:.3f}  MAE {m['mae']:.4f}")
+                per = "".join(f"  {n} {v:.3f}" for n, v in m.get("per_output", {}).items()) if len(
+                    m.get("per_output", {})) > 1 else ""
+                print(f"{kind:<10} {where:<10} R2 {m['r2']:.3f}  MAE {m['mae']:.4f}{per}")
             else:
                 print(f"{kind:<10} {where:<10} {m}")
     return 0
