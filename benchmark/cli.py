@@ -320,6 +320,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_fin_pretrain(args) -> int:
+    from sleepbench.models.fin import make_config
     from sleepbench.models.fin_pretrain import pretrain_fin
     from sleepbench.models.fin_rebuild import rebuild_fins
     from sleepbench.models.fin_weights import MANIFEST
@@ -328,12 +329,15 @@ def cmd_fin_pretrain(args) -> int:
     if args.seed != 0:  # not the shipped configuration: pre-train into the cache
         for kind in kinds:
             t0 = time.perf_counter()
-            module = pretrain_fin(kind, seed=args.seed, cache_dir=args.cache_dir)
+            front = getattr(args, "front", "raw")
+            module = pretrain_fin(kind, seed=args.seed, cache_dir=args.cache_dir,
+                                  config=make_config(front) if front != "raw" else None)
             n = sum(p.numel() for p in module.parameters())
             print(f"{kind}: {n} parameters, ready in {time.perf_counter() - t0:.1f} s ({module.source})")
         return 0
     # the default FINs: rebuild from scratch and say whether they reproduce the shipped files
-    res = rebuild_fins(kinds, write=args.write, real_dir=args.data_dir, cache_dir=args.cache_dir)
+    res = rebuild_fins(kinds, write=args.write, real_dir=args.data_dir, cache_dir=args.cache_dir,
+                       **({"front": args.front} if getattr(args, "front", "raw") != "raw" else {}))
     for kind, r in res.items():
         print(f"{kind}: {fin_rebuild_verdict(r)}")
     if args.write:
@@ -351,31 +355,40 @@ def fin_rebuild_verdict(r: dict) -> str:
         return head + "nothing shipped for this version"
     if r["identical"]:
         return head + "reproduced the shipped file bit for bit"
+    if r.get("shipped_error"):
+        return head + f"the shipped file did not load with this code ({r['shipped_error']}); replaced"
     new, old = r["r2"]["rebuilt"], r["r2"]["shipped"]
     figures = f"held-out synthetic R2 {new['synthetic']:.4f} vs shipped {old['synthetic']:.4f}"
-    figures += (f", SC4001E0 R2 {new['real']:.4f} vs {old['real']:.4f}" if new["real"] is not None
-                else ", SC4001E0 not checked (no --data-dir)")
+    figures += f" (|dR2| {r['max_r2_diff']:.4f}, tolerance {EQUIVALENT_R2})"
+    if new["real"] is not None:
+        met = "targets met" if r.get("real_meets_targets") else "TARGETS NOT MET"
+        figures += f", SC4001E0 R2 {new['real']:.4f} vs {old['real']:.4f} ({met})"
+    else:
+        figures += ", SC4001E0 not checked (no --data-dir)"
     if r["equivalent"]:
         return head + (f"not bit-identical to the shipped file (another CPU kernel set or torch build "
                        f"sums in another order; max |diff| {r['max_abs_diff']:.3g} over the parameters), "
-                       f"but equivalent: {figures} (|dR2| {r['max_r2_diff']:.4f} <= {EQUIVALENT_R2}); "
-                       f"the shipped file stays the one used")
-    return head + (f"DIFFERS from the shipped file beyond the equivalence tolerance: {figures} "
-                   f"(|dR2| {r['max_r2_diff']:.4f} > {EQUIVALENT_R2}): the FIN code, its configuration "
-                   f"or the synthetic data changed; rebuild with --write and commit")
+                       f"but equivalent: {figures}; the shipped file stays the one used")
+    return head + (f"DIFFERS from the shipped file beyond the equivalence check: {figures}: the FIN "
+                   f"code, its configuration or the synthetic data changed; rebuild with --write and commit")
 
 
 def cmd_fin_report(args) -> int:
+    from sleepbench.models.fin import make_config
     from sleepbench.models.fin_report import fin_report
 
-    report = fin_report(real_dir=args.data_dir, cache_dir=args.cache_dir)
+    front = getattr(args, "front", "raw")
+    report = fin_report(real_dir=args.data_dir, cache_dir=args.cache_dir,
+                        config=make_config(front) if front != "raw" else None)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
     for kind, parts in report.items():
         for where, m in parts.items():
             if isinstance(m, dict) and "r2" in m:
-                print(f"{kind:<10} {where:<10} R2 {m['r2']:.3f}  MAE {m['mae']:.4f}")
+                per = "".join(f"  {n} {v:.3f}" for n, v in m.get("per_output", {}).items()) if len(
+                    m.get("per_output", {})) > 1 else ""
+                print(f"{kind:<10} {where:<10} R2 {m['r2']:.3f}  MAE {m['mae']:.4f}{per}")
             else:
                 print(f"{kind:<10} {where:<10} {m}")
     return 0
@@ -474,10 +487,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace the shipped FIN files and MANIFEST.json by the rebuilt ones")
     _option(p, "--data-dir", help="Sleep-EDF folder with SC4001E0: the equivalence check includes the real night")
     _option(p, "--cache-dir")
+    p.add_argument("--front", choices=("raw", "fixed"), default="raw",
+                   help="raw: the default FINs (version 6); fixed: the fixed-front-end FINs (version 5)")
     p.set_defaults(func=cmd_fin_pretrain)
     p = fsub.add_parser("report", help="imitation R2/MAE on synthetic data and the real night")
     _option(p, "--data-dir", help="Sleep-EDF folder with SC4001E0")
     _options(p, "--cache-dir", "--json")
+    p.add_argument("--front", choices=("raw", "fixed"), default="raw",
+                   help="raw: the default FINs (version 6); fixed: the fixed-front-end FINs (version 5)")
     p.set_defaults(func=cmd_fin_report)
 
     p = sub.add_parser("new-entry", help="write a ready-to-edit model entry and its test")

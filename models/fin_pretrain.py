@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from sleepbench.datasets.cache import atomic_write_bytes, default_cache_dir, file_lock
 
-from .fin import DEFAULT_LR, FIN_VERSION, FINConfig, FINModule, build_fin, synthetic_set, target_stats
+from .fin import FINConfig, FINModule, FixedFrontConfig, build_fin, synthetic_set, target_stats
 from .fin_weights import fin_from_bytes, load_shipped, serialize_fin
 
 #: torch threads used for pre-training (fixed, so the weights are the same from any caller)
@@ -43,11 +43,12 @@ def evaluate_fin(module: FINModule, x: np.ndarray, y: np.ndarray) -> dict:
     return {"r2": float(r2_score(y, pred)), "mae": float(mean_absolute_error(y, pred)), "n": int(len(y))}
 
 
-def train_fin(config: FINConfig, progress: bool = False) -> tuple[FINModule, dict]:
+def train_fin(config: FINConfig | FixedFrontConfig, progress: bool = False) -> tuple[FINModule, dict]:
     """Pre-train a FIN from scratch (deterministic for a config); returns it and its history.
 
     MSE on standardised targets, AdamW with cosine decay, the weights of the best held-out
-    synthetic R² kept.
+    synthetic R² kept. ``config`` is a :class:`~sleepbench.models.fin.FINConfig` (raw signal, the
+    default) or a :class:`~sleepbench.models.fin.FixedFrontConfig`.
     """
     from sleepbench.benchmark.training import seed_everything
 
@@ -62,7 +63,7 @@ def train_fin(config: FINConfig, progress: bool = False) -> tuple[FINModule, dic
         torch.set_num_threads(threads)
 
 
-def _train_fin(config: FINConfig, progress: bool) -> tuple[FINModule, dict]:
+def _train_fin(config: FINConfig | FixedFrontConfig, progress: bool) -> tuple[FINModule, dict]:
     from tqdm.auto import tqdm
 
     x, y = synthetic_set(config.kind, config.n_train, config.seed)
@@ -72,10 +73,11 @@ def _train_fin(config: FINConfig, progress: bool) -> tuple[FINModule, dict]:
     module.target_mean.copy_(torch.from_numpy(mean))
     module.target_std.copy_(torch.from_numpy(std))
     yt = torch.from_numpy((y - mean) / std)
-    # the front end is fixed: computed once for the whole set, not once per pass
+    # what precedes the learned layers has no parameters (the raw FINs' standardisation, or the
+    # fixed front end): computed once for the whole set, not once per pass
     front = module.front_end(torch.from_numpy(x))
     steps = -(-len(x) // config.batch_size)
-    opt = torch.optim.AdamW(module.parameters(), lr=config.lr or DEFAULT_LR[config.kind],
+    opt = torch.optim.AdamW(module.parameters(), lr=config.default_lr(),
                             weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps * config.epochs)
     rng = np.random.default_rng(config.seed)
@@ -97,20 +99,21 @@ def _train_fin(config: FINConfig, progress: bool) -> tuple[FINModule, dict]:
         if best is None or val["r2"] > best[0]:
             best = (val["r2"], {k: v.clone() for k, v in module.state_dict().items()})
     module.load_state_dict(best[1])
-    info = {"config": asdict(config), "version": FIN_VERSION, "history": history,
+    info = {"config": asdict(config), "version": config.version, "history": history,
             "synthetic": evaluate_fin(module, xv, yv), "train_seconds": time.perf_counter() - t0}
     return module.eval(), info
 
 
-def fin_path(config: FINConfig, cache_dir: Path | None = None) -> Path:
+def fin_path(config: FINConfig | FixedFrontConfig, cache_dir: Path | None = None) -> Path:
     """The cache file of a FIN pre-trained on demand: ``<cache>/fin/<kind>-<config key>.pt``."""
     return Path(cache_dir or default_cache_dir()) / "fin" / f"{config.kind}-{config.key()}.pt"
 
 
 def pretrain_fin(kind: str, seed: int = 0, cache_dir: Path | None = None,
-                 config: FINConfig | None = None, progress: bool = True) -> FINModule:
+                 config: FINConfig | FixedFrontConfig | None = None, progress: bool = True) -> FINModule:
     """The pre-trained FIN of ``kind``: the shipped one when ``config`` / ``seed`` are the defaults
-    (checksum verified), else loaded from the cache, or trained once and cached.
+    (checksum verified), else loaded from the cache, or trained once and cached. The design is
+    ``config``'s (default: the raw-signal :class:`~sleepbench.models.fin.FINConfig`).
 
     The module carries ``info`` (config, history, synthetic R²), ``sha256`` (of its file) and
     ``source`` (the file).
@@ -134,7 +137,7 @@ def pretrain_fin(kind: str, seed: int = 0, cache_dir: Path | None = None,
 
 
 def load_fin(kind: str, pretrained: bool = True, cache_dir: Path | None = None, seed: int = 0,
-             config: FINConfig | None = None) -> FINModule:
+             config: FINConfig | FixedFrontConfig | None = None) -> FINModule:
     """A FIN for a fused model: pre-trained (shipped or cached) or, for the control, randomly
     initialised (``sha256`` None).
 

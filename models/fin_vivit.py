@@ -1,5 +1,9 @@
 """FIN-ViViT: the ViViT fused with Feature Imitating Networks, and its ablations and controls.
 
+The FINs are the raw-signal FINs by default (:class:`sleepbench.models.fin.FINModule`, version 6:
+learned layers on the standardised 30-s signal); ``fin_front="fixed"`` takes the version-5 FINs
+whose learned layers read a fixed amplitude histogram or spectrum (``fin-vivit-fixedfront``).
+
 Fusion is per epoch, late: each epoch's EEG (first channel) goes through the FINs, and what they
 compute is concatenated to the ViViT's per-epoch embedding (the temporal-encoder token of that
 epoch); one linear head classifies the result. Why per epoch: both imitated features (Shannon
@@ -25,9 +29,11 @@ feature without washing out what pre-training put there; the imitation R² befor
 each fold's test epochs, is in every record (:meth:`FINViViT.report`). Why 0.01: FINs fine-tuned
 at the trunk's lr and weight decay, or at 0.1x lr without decay, stop imitating (R² far below 0 on
 the quick protocol's test epochs): no longer the features they are named after. At 0.01x without
-decay they keep imitating (quick protocol, folds 0-2: entropy R² 0.987 pre-trained -> 0.981
-fine-tuned, band power 0.979 -> 0.979). The measurements, accuracy included: docs/models.md, "FIN
-fine-tuning recipe".
+decay they keep imitating (quick protocol, folds 0-2, version-5 FINs: entropy R² 0.987
+pre-trained -> 0.981 fine-tuned, band power 0.979 -> 0.979; not re-measured with the version-6
+raw FINs). The measurements, accuracy included: docs/models.md, "FIN fine-tuning recipe".
+``fin-vivit-scratch`` trains the FIN layers like the trunk on purpose: it is the network trained
+from scratch, not a feature imitator.
 
 Entries (all share the ``vivit`` trunk and recipe):
 
@@ -36,8 +42,15 @@ Entries (all share the ``vivit`` trunk and recipe):
 ``fin-vivit-entropy``    the entropy FIN only (its 1 feature)
 ``fin-vivit-bandpower``  the band-power FIN only (its 5 features)
 ``fin-vivit-frozen``     both FINs pre-trained and frozen: pure imitated features
-``fin-vivit-random``     both FIN architectures, randomly initialised, trained as ``fin-vivit``:
-                         the control for pre-training at equal architecture and recipe
+``fin-vivit-random``     both FIN architectures, randomly initialised, trained as ``fin-vivit``
+                         (FINs at 0.01x lr, no decay): the control for pre-training at equal
+                         architecture and recipe
+``fin-vivit-scratch``    both FIN architectures, randomly initialised, FIN layers at the trunk's
+                         lr and weight decay: the same network trained from scratch (the FIN
+                         paper's comparison)
+``fin-vivit-fixedfront`` the fixed-front-end FINs (version 5: "FINs on the histogram and the
+                         spectrum"; the trunk's STFT feeds the band-power FIN), pre-trained and
+                         fine-tuned as ``fin-vivit``
 ``fin-vivit-embed``      both FINs' hidden embeddings (pre-trained branch, 64-d)
 ``vivit-oracle``         the exact features (models.features) in place of the FINs: the ceiling of
                          what imitation can add
@@ -72,7 +85,7 @@ class FeatureBranch(nn.Module):
 
     def __init__(self, fins: tuple[str, ...], pretrained: bool, freeze: bool, oracle: bool,
                  cache_dir=None, seed: int = 0, fin_config: dict | None = None,
-                 fusion: str = "output"):
+                 fusion: str = "output", front: str = "raw"):
         super().__init__()
         if fusion not in FUSIONS:
             raise ValueError(f"fusion {fusion!r}: choose from {FUSIONS}")
@@ -81,6 +94,7 @@ class FeatureBranch(nn.Module):
         self.kinds = tuple(k for k in FIN_KINDS if k in fins)   # fixed order: entropy, bandpower
         self.oracle, self.freeze, self.fusion = oracle, freeze, fusion
         self.fin_config, self.pretrained, self.seed, self.cache_dir = fin_config, pretrained, seed, cache_dir
+        self.front = front
         self.fins = nn.ModuleDict()
         from .fin import target_stats
 
@@ -98,11 +112,12 @@ class FeatureBranch(nn.Module):
             if freeze:
                 fin.requires_grad_(False)
             self.fins[kind] = fin
-        # the FINs share one front end (one configuration builds them all): what it must compute
-        # for all of them is fixed here, not looked up per batch
-        if len({fin.hist_bins for fin in self.fins.values()}) > 1:
-            raise ValueError("the FINs of one branch must share their front end (hist_bins differ)")
-        self.front_paths = tuple(p for p in ("amplitude", "spectral")
+        # the FINs share one front end (one design and configuration builds them all: the raw FINs'
+        # standardisation, or the fixed histogram / spectrum): what it must compute for all of them
+        # is fixed here, not looked up per batch
+        if len({(type(fin), getattr(fin, "hist_bins", None)) for fin in self.fins.values()}) > 1:
+            raise ValueError("the FINs of one branch must share their front end")
+        self.front_paths = tuple(p for p in ("amplitude", "spectral", "conv")
                                  if any(p in fin.paths for fin in self.fins.values()))
         if fusion == "output":
             self.out_dim = int(self.feat_mean.numel())
@@ -112,10 +127,10 @@ class FeatureBranch(nn.Module):
     def load(self, kind: str):
         """The FIN of ``kind`` as this branch starts from (shipped / cached weights, or the random
         init of ``seed``): also what :meth:`FINViViT.report` scores as "before"."""
-        from .fin import FINConfig
+        from .fin import make_config
         from .fin_pretrain import load_fin
 
-        config = FINConfig(**self.fin_config) if self.fin_config else None
+        config = make_config(self.front, **(self.fin_config or {}))
         # one pre-training (seed 0) serves every run; the random control's init follows the seed
         return load_fin(kind, pretrained=self.pretrained, cache_dir=self.cache_dir,
                         seed=0 if self.pretrained else self.seed, config=config)
@@ -127,9 +142,11 @@ class FeatureBranch(nn.Module):
         return self
 
     def front_end(self, eeg: torch.Tensor, spectrum: torch.Tensor | None = None) -> dict:
-        """The FINs' fixed front end (:meth:`sleepbench.models.fin.FINModule.front_end`), computed once for
-        all of them: every FIN of a branch is built from one configuration, so the histogram and the
-        spectrum one FIN reads are the other's too."""
+        """What precedes the FINs' learned layers, computed once for all of them
+        (:meth:`sleepbench.models.fin.FINModule.front_end`: the standardised signal of the raw FINs;
+        :meth:`sleepbench.models.fin.FixedFrontFIN.front_end`: the histogram and the spectrum):
+        every FIN of a branch is built from one configuration, so what one FIN reads is the
+        other's too."""
         return self.fins[self.kinds[0]].front_end(eeg, spectrum, paths=self.front_paths)
 
     def fin_outputs(self, eeg: torch.Tensor, spectrum: torch.Tensor | None = None) -> torch.Tensor:
@@ -187,9 +204,9 @@ class FINViViTModule(nn.Module):
         STFT serves both (the ViViT's context layout and the FINs' default front end)."""
         fins = list(self.branch.fins.values())
         spec = getattr(self.vivit, "spectrogram", None)
-        if not fins or spec is None or getattr(self.vivit, "layout", None) != "context":
+        mine = getattr(fins[0], "spectrogram", None) if fins else None   # raw FINs read no spectrum
+        if mine is None or spec is None or getattr(self.vivit, "layout", None) != "context":
             return False
-        mine = fins[0].spectrogram
         same = all(getattr(spec, a) == getattr(mine, a) for a in ("sfreq", "n_fft", "hop", "pad", "k_lo", "k_hi"))
         return same and any("spectral" in fin.paths for fin in fins)
 
@@ -275,7 +292,7 @@ class FINViViT(FINReportMixin, ViViT):
     def __init__(self, seed: int = 0, fins: tuple = FIN_KINDS, pretrained: bool = True,
                  freeze: bool = False, oracle: bool = False, fin_config: dict | None = None,
                  fusion: str = "output", fin_lr_scale: float = 0.01, fin_weight_decay: float | None = 0.0,
-                 layout: str = "context",
+                 fin_front: str = "raw", layout: str = "context",
                  seq_len: int = 10, attention: str = "factorised", d_model: int = 64, depth=(2, 1),
                  heads: int = 4, mlp_ratio: float = 2.0, tubelet=None, dropout: float = 0.1,
                  pool: str = "mean", max_passes: int = 25, batch_size: int = 16, lr: float = 2e-3,
@@ -295,10 +312,12 @@ class FINViViT(FINReportMixin, ViViT):
         self.fusion = fusion
         self.fin_lr_scale = fin_lr_scale
         self.fin_weight_decay = fin_weight_decay
+        self.fin_front = fin_front
 
     def build_branch(self) -> FeatureBranch:
         return FeatureBranch(tuple(self.fins), self.pretrained, self.freeze, self.oracle,
-                             seed=self.seed, fin_config=self.fin_config, fusion=self.fusion)
+                             seed=self.seed, fin_config=self.fin_config, fusion=self.fusion,
+                             front=self.fin_front)
 
     def build_module(self, n_channels: int, n_samples: int) -> nn.Module:
         if n_samples != 3000:
@@ -320,8 +339,13 @@ _variant("fin-vivit-bandpower", "ViViT fused with the pre-trained band-power FIN
          fins=("bandpower",))
 _variant("fin-vivit-frozen", "ViViT fused with both pre-trained FINs' outputs, FINs frozen (imitated features).",
          freeze=True)
-_variant("fin-vivit-random", "ViViT fused with both FIN architectures' outputs, not pre-trained (control).",
-         pretrained=False)
+_variant("fin-vivit-random", "ViViT fused with both FIN architectures' outputs, randomly initialised, "
+         "same recipe as fin-vivit (control: does pre-training help?).", pretrained=False)
+_variant("fin-vivit-scratch", "ViViT fused with both FIN architectures, randomly initialised, FIN layers at "
+         "the trunk's lr and weight decay (control: the same network trained from scratch).",
+         pretrained=False, fin_lr_scale=1.0, fin_weight_decay=None)
+_variant("fin-vivit-fixedfront", "ViViT fused with the outputs of the fixed-front-end FINs (version 5: "
+         "FINs on the amplitude histogram and the spectrum), pre-trained, fine-tuned.", fin_front="fixed")
 _variant("fin-vivit-embed", "ViViT fused with both FINs' hidden embeddings (pre-trained branch).",
          fusion="embed")
 _variant("vivit-oracle", "ViViT fused with the exact entropy and band-power features (imitation ceiling).",

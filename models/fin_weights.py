@@ -1,8 +1,9 @@
 """The FIN file format and the shipped default FINs: ``models/weights/`` and its checksum manifest.
 
-The default FINs (:class:`~sleepbench.models.fin.FINConfig` defaults, seed 0) are files of the
-repository, ``models/weights/fin-<kind>-v<FIN_VERSION>.pt``, listed with their SHA-256 in
-``models/weights/MANIFEST.json``. They are loaded only after their hash matches
+The default FINs of each design (:class:`~sleepbench.models.fin.FINConfig` defaults: raw signal,
+version 6; :class:`~sleepbench.models.fin.FixedFrontConfig` defaults: fixed front ends, version 5;
+seed 0) are files of the repository, ``models/weights/fin-<kind>-v<version>.pt``, listed with their
+SHA-256 in ``models/weights/MANIFEST.json`` under ``<kind>-v<version>``. They are loaded only after their hash matches
 (:func:`load_shipped`), so every user of a commit gets the same FINs and each record carries their
 hash. ``sleepbench fin pretrain --write`` (:func:`sleepbench.models.fin_rebuild.rebuild_fins`)
 rewrites them through :func:`write_shipped` and :func:`update_manifest`.
@@ -20,16 +21,27 @@ import torch
 
 from sleepbench.datasets.cache import atomic_write_bytes, default_cache_dir, file_lock
 
-from .fin import FIN_VERSION, FINConfig, FINModule, build_fin
+from .fin import FIN_VERSION, FIXEDFRONT_VERSION, FINConfig, FINModule, build_fin
 
 #: The shipped default FINs and their checksums (``sleepbench fin pretrain --write`` rewrites them).
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST = WEIGHTS_DIR / "MANIFEST.json"
+#: Manifest layout: ``{"format": 2, "fins": {"<kind>-v<version>": entry}}`` (format 1, one version
+#: keyed by kind, held only version 5).
+MANIFEST_FORMAT = 2
+#: FIN versions the repository ships (raw signal, fixed front ends); entries of others are dropped.
+SHIPPED_VERSIONS = (FIN_VERSION, FIXEDFRONT_VERSION)
 
 
-def shipped_path(kind: str) -> Path:
-    """Where the shipped default FIN of ``kind`` lives (``models/weights/fin-<kind>-v<N>.pt``)."""
-    return WEIGHTS_DIR / f"fin-{kind}-v{FIN_VERSION}.pt"
+def manifest_key(kind: str, version: int = FIN_VERSION) -> str:
+    """The manifest's name of the shipped FIN of ``kind`` and ``version``: ``<kind>-v<version>``."""
+    return f"{kind}-v{version}"
+
+
+def shipped_path(kind: str, version: int = FIN_VERSION) -> Path:
+    """Where the shipped default FIN of ``kind`` and ``version`` lives
+    (``models/weights/fin-<kind>-v<version>.pt``)."""
+    return WEIGHTS_DIR / f"fin-{kind}-v{version}.pt"
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -49,7 +61,7 @@ def serialize_fin(module: FINModule, info: dict) -> bytes:
     return buf.getvalue()
 
 
-def fin_from_bytes(kind: str, data: bytes, config: FINConfig, source: Path) -> FINModule:
+def fin_from_bytes(kind: str, data: bytes, config, source: Path) -> FINModule:
     """The FIN of ``kind`` and ``config`` in the file bytes ``data`` read from ``source``, carrying
     ``info`` (its training record), ``sha256`` (of ``data``) and ``source``."""
     try:
@@ -65,7 +77,8 @@ def fin_from_bytes(kind: str, data: bytes, config: FINConfig, source: Path) -> F
 
 
 def read_manifest() -> dict:
-    """``models/weights/MANIFEST.json``: per kind, its file, SHA-256, config key and training facts."""
+    """``models/weights/MANIFEST.json``: per ``<kind>-v<version>``, its file, SHA-256, config key and
+    training facts."""
     if not MANIFEST.is_file():
         return {}
     try:
@@ -74,17 +87,17 @@ def read_manifest() -> dict:
         raise ValueError(f"{MANIFEST}: not valid JSON ({exc})") from exc
 
 
-def shipped_entry(kind: str, config: FINConfig | None = None) -> dict | None:
-    """The manifest entry of the shipped FIN that ``config`` (default: the default one) asks for,
-    or None when nothing is shipped for it (another configuration, or another :data:`FIN_VERSION`)."""
+def shipped_entry(kind: str, config=None) -> dict | None:
+    """The manifest entry of the shipped FIN that ``config`` (default: the default raw FIN) asks
+    for, or None when nothing is shipped for it (another configuration, or another version)."""
     config = replace(config or FINConfig(), kind=kind)
-    entry = read_manifest().get("fins", {}).get(kind)
+    entry = read_manifest().get("fins", {}).get(manifest_key(kind, config.version))
     if entry is None or entry.get("config_key") != config.key():
         return None
     return entry
 
 
-def load_shipped(kind: str, config: FINConfig | None = None) -> FINModule | None:
+def load_shipped(kind: str, config=None) -> FINModule | None:
     """The shipped FIN of ``kind``, checked against its SHA-256, or None when none is shipped for
     ``config``. A file whose hash differs from the manifest's is refused (ValueError naming it)."""
     config = replace(config or FINConfig(), kind=kind)
@@ -107,22 +120,24 @@ def load_shipped(kind: str, config: FINConfig | None = None) -> FINModule | None
     return module
 
 
-def write_shipped(kind: str, data: bytes) -> Path:
-    """Replace the shipped FIN file of ``kind`` with ``data`` (a :func:`serialize_fin`); the
-    manifest is left to :func:`update_manifest`."""
-    path = shipped_path(kind)
+def write_shipped(kind: str, data: bytes, version: int = FIN_VERSION) -> Path:
+    """Replace the shipped FIN file of ``kind`` and ``version`` with ``data`` (a
+    :func:`serialize_fin`); the manifest is left to :func:`update_manifest`."""
+    path = shipped_path(kind, version)
     atomic_write_bytes(path, data)
     path.chmod(0o644)  # readable by an image's non-root user (mkstemp creates 0600)
     return path
 
 
 def update_manifest(entries: dict) -> None:
-    """Merge ``{kind: entry}`` into the manifest as it is now (another kind may have been rebuilt
-    meanwhile); entries of another :data:`~sleepbench.models.fin.FIN_VERSION` are dropped."""
+    """Merge ``{"<kind>-v<version>": entry}`` into the manifest as it is now (another kind may have
+    been rebuilt meanwhile); entries of versions no longer shipped (:data:`SHIPPED_VERSIONS`) are
+    dropped."""
     with file_lock(Path(default_cache_dir()) / "fin" / "manifest.lock"):
         manifest = read_manifest()
-        fins = dict(manifest.get("fins", {})) if manifest.get("version") == FIN_VERSION else {}
+        fins = dict(manifest.get("fins", {})) if manifest.get("format") == MANIFEST_FORMAT else {}
         fins.update(entries)
-        atomic_write_bytes(MANIFEST, (json.dumps({"version": FIN_VERSION, "fins": dict(sorted(fins.items()))},
+        fins = {k: v for k, v in fins.items() if v.get("version") in SHIPPED_VERSIONS}
+        atomic_write_bytes(MANIFEST, (json.dumps({"format": MANIFEST_FORMAT, "fins": dict(sorted(fins.items()))},
                                                  indent=1) + "\n").encode())
         MANIFEST.chmod(0o644)

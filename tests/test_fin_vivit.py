@@ -1,5 +1,5 @@
-"""FIN-ViViT entries: output fusion, controls (frozen, random, oracle, embed), imitation report,
-parameter counts, fine-tuning groups, determinism."""
+"""FIN-ViViT entries: output fusion, controls (frozen, random, scratch, oracle, embed), the
+fixed-front-end design, imitation report, parameter counts, fine-tuning groups, determinism."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from tests.support.synthetic import synthetic_set
 SMALL = dict(n_train=1200, n_valid=200, epochs=2, batch_size=64)
 RECIPE = dict(max_passes=2, steps_per_pass=4, batch_size=8)
 ENTRIES = ("fin-vivit", "fin-vivit-entropy", "fin-vivit-bandpower", "fin-vivit-frozen",
-           "fin-vivit-random", "fin-vivit-embed", "vivit-oracle")
+           "fin-vivit-random", "fin-vivit-scratch", "fin-vivit-fixedfront", "fin-vivit-embed",
+           "vivit-oracle")
 
 
 #: FINs of other configurations pre-train into a cache of this module's own
@@ -41,7 +42,8 @@ def test_all_entries_registered_with_descriptions():
 
 @pytest.mark.parametrize("name,extra", [("fin-vivit", 6), ("fin-vivit-entropy", 1),
                                         ("fin-vivit-bandpower", 5), ("fin-vivit-frozen", 6),
-                                        ("fin-vivit-random", 6), ("fin-vivit-embed", 64),
+                                        ("fin-vivit-random", 6), ("fin-vivit-scratch", 6),
+                                        ("fin-vivit-fixedfront", 6), ("fin-vivit-embed", 64),
                                         ("vivit-oracle", 6)])
 @pytest.mark.slow
 def test_fusion_head_width(name, extra):
@@ -79,12 +81,27 @@ def test_output_fusion_is_the_standardised_fin_outputs():
         torch.testing.assert_close(feats, (outs - torch.from_numpy(mean)) / torch.from_numpy(std))
 
 
+def test_default_fins_are_raw_and_fixedfront_fins_are_version_5():
+    """fin-vivit and its controls use the raw-signal FINs (version 6, no histogram or spectrum before
+    their learned layers); only fin-vivit-fixedfront uses the fixed-front-end ones (version 5)."""
+    from sleepbench.models.fin import FINModule, FixedFrontFIN
+
+    for name in ("fin-vivit", "fin-vivit-random", "fin-vivit-scratch", "fin-vivit-frozen", "fin-vivit-embed"):
+        module = make_entry(name, seed=0, params={"pretrained": False}).build_module(1, 3000)
+        assert all(isinstance(f, FINModule) for f in module.branch.fins.values()), name
+        assert not module.shares_spectrogram
+    module = make_entry("fin-vivit-fixedfront", seed=0, params={"pretrained": False}).build_module(1, 3000)
+    assert all(isinstance(f, FixedFrontFIN) for f in module.branch.fins.values())
+    assert module.shares_spectrogram
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["fin-vivit", "fin-vivit-embed", "fin-vivit-bandpower", "fin-vivit-entropy"])
-def test_one_stft_serves_trunk_and_fins(name):
-    """FIN-ViViT computes the spectrogram once for the trunk and the FINs' spectral front end: the
-    logits are those of the trunk and the FINs each computing their own, bit for bit."""
-    module = entry(name).build_module(1, 3000).eval()
+def test_one_stft_serves_trunk_and_fixed_front_fins(name):
+    """With the fixed-front-end FINs (``fin_front="fixed"``, as fin-vivit-fixedfront) FIN-ViViT
+    computes the spectrogram once for the trunk and the FINs' spectral front end: the logits are
+    those of the trunk and the FINs each computing their own, bit for bit."""
+    module = entry(name, fin_front="fixed").build_module(1, 3000).eval()
     assert module.shares_spectrogram == (name != "fin-vivit-entropy")   # the entropy FIN reads no spectrum
     x = torch.randn(2, 10, 1, 3000) * 30
     with torch.no_grad():
@@ -106,14 +123,28 @@ def test_frozen_and_oracle_differ_only_by_the_features():
 
 
 @pytest.mark.slow
-def test_random_control_has_the_same_architecture():
+@pytest.mark.parametrize("control", ["fin-vivit-random", "fin-vivit-scratch"])
+def test_controls_have_the_same_architecture(control):
     pre = entry("fin-vivit").build_module(1, 3000)
-    rnd = entry("fin-vivit-random").build_module(1, 3000)
+    rnd = entry(control).build_module(1, 3000)
     assert [(k, p.shape) for k, p in pre.named_parameters()] == [(k, p.shape) for k, p in rnd.named_parameters()]
     for (k, a), b in zip(pre.vivit.state_dict().items(), rnd.vivit.state_dict().values()):
         assert torch.equal(a, b), k                      # the same trunk: only the FINs differ
     assert rnd.branch.weights_sha256 == {"entropy": None, "bandpower": None}
     assert all(len(h) == 64 for h in pre.branch.weights_sha256.values())
+
+
+def test_random_and_scratch_controls_differ_only_in_the_fin_recipe():
+    """fin-vivit-random: fin-vivit's recipe (FINs at 0.01x lr, no decay); fin-vivit-scratch: the FIN
+    layers at the trunk's lr and weight decay (the network trained from scratch)."""
+    rnd = make_entry("fin-vivit-random", seed=0).build_module(1, 3000)
+    scratch = make_entry("fin-vivit-scratch", seed=0).build_module(1, 3000)
+    for (k, a), b in zip(rnd.state_dict().items(), scratch.state_dict().values()):
+        assert torch.equal(a, b), k                      # same random initialisation
+    _, fin_rnd = rnd.param_groups(1e-3, 0.05)
+    assert fin_rnd["lr"] == pytest.approx(1e-5) and fin_rnd["weight_decay"] == 0.0
+    _, fin_scratch = scratch.param_groups(1e-3, 0.05)
+    assert fin_scratch["lr"] == pytest.approx(1e-3) and fin_scratch["weight_decay"] == 0.05
 
 
 @pytest.mark.slow

@@ -514,10 +514,14 @@ def test_a_contrast_of_a_model_left_out_of_the_table_stays_in_the_family(tmp_pat
 def test_committed_suites_declare_the_fin_contrasts_and_reject_unknown_keys(tmp_path):
     from sleepbench.benchmark.suites import load_suite
 
-    fin = [("fin-vivit", "vivit"), ("fin-vivit", "fin-vivit-random"), ("fin-vivit-entropy", "vivit"),
-           ("fin-vivit-bandpower", "vivit"), ("fin-vivit-frozen", "vivit-oracle")]
+    fin = [("fin-vivit", "vivit"), ("fin-vivit", "fin-vivit-random"), ("fin-vivit", "fin-vivit-scratch"),
+           ("fin-vivit-entropy", "vivit"), ("fin-vivit-bandpower", "vivit"), ("fin-vivit-frozen", "vivit-oracle")]
     for name in ("quick", "full", "real-night"):
-        assert load_suite(name)["contrasts"][:5] == fin
+        suite = load_suite(name)
+        assert suite["contrasts"][:6] == fin
+        # the fixed-front-end design runs, but in no default contrast (issue 21)
+        assert "fin-vivit-fixedfront" in suite["models"]
+        assert all("fin-vivit-fixedfront" not in pair for pair in suite["contrasts"])
     with pytest.raises(ValueError, match=r"unknown top-level key\(s\) \['contrast'\]"):
         load_suite(str(_suite(tmp_path, SUITE.replace("contrasts:", "contrast:"))))
     with pytest.raises(ValueError, match="not in the suite's models"):

@@ -251,6 +251,8 @@ ENTRIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "fin-vivit-bandpower": ("FIN-ViViT (band-power FIN)", _FIN),
     "fin-vivit-frozen": ("FIN-ViViT (frozen FINs)", _FIN),
     "fin-vivit-random": ("FIN-ViViT (untrained FINs)", _FIN),
+    "fin-vivit-scratch": ("FIN-ViViT (FIN layers from scratch)", _FIN),
+    "fin-vivit-fixedfront": ("FIN-ViViT (FINs on histogram and spectrum)", _FIN),
     "fin-vivit-embed": ("FIN-ViViT (embedding fusion)", _FIN),
     "vivit-origin": ("ViViT (origin project)", _VIVIT),
     "fin-vivit-origin": ("FIN-ViViT (origin project)", _FIN),

@@ -32,6 +32,7 @@ FIXED = {
     "fin-vivit": ("vermillion", 0), "fin-vivit-entropy": ("vermillion", 1),
     "fin-vivit-bandpower": ("vermillion", 2), "fin-vivit-frozen": ("vermillion", 3),
     "fin-vivit-random": ("vermillion", 4), "fin-vivit-embed": ("vermillion", 5),
+    "fin-vivit-scratch": ("orange", 4), "fin-vivit-fixedfront": ("orange", 5),
     "vivit-origin": ("sky", 1), "fin-vivit-origin": ("sky", 2),
     "tinysleepnet": ("green", 0), "deepsleepnet": ("green", 1), "attnsleep": ("green", 2),
     "usleep": ("green", 3), "yasa": ("purple", 0), "bandpower-gbm": ("orange", 0),

@@ -57,6 +57,10 @@ def targets(bench: dict, baseline: dict | None = None) -> list[list]:
     before = _extra(baseline, "test_train_step_throughput[fin-vivit]", "epochs_per_s")
     row("fin-vivit train step, epochs/s" + (f" / baseline's {before:.0f}" if before else " (no --baseline)"),
         train / before if train and before else None, ">= 2x", lambda v: v >= 2, "{:.2f}x")
+    for kind, what, goal in (("train_step", "train step time", 1.5), ("inference", "inference time", 2.0)):
+        name = f"test_fin_vivit_cost_ratio[{kind}]"
+        row(f"fin-vivit / vivit {what}, interleaved, {_extra(bench, name, 'threads') or '?'} thread(s)",
+            _extra(bench, name, "ratio"), f"<= {goal}", lambda v, g=goal: v <= g, "{:.2f}x")
     row("quick suite wall time, min", suite / 60 if suite else None, "<= 15", lambda v: v <= 15,
         "{:.1f}")
     if rss[12] and rss[153]:
