@@ -262,7 +262,7 @@ class TinySleepNet(DeepEntry):
         data_version="not stated in the table; the authors' code downloads the sleep-cassette files of "
                      "PhysioNet sleep-edfx 1.0.0 and uses subjects 0-19",
         selection="the pass whose validation accuracy rose without validation macro-F1 falling; up to "
-                  "200 passes, stopping 50 passes without such a pass (authors' code, predict --use-best)",
+                  "200 passes, stopping 50 passes without such a pass; that checkpoint is tested (authors' code)",
         note="one training run per fold, no spread over seeds reported",
     ),)
 
