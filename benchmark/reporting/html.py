@@ -209,7 +209,7 @@ def render_html(table, figures: list[Path] = ()) -> str:
         parts += [f"<h2>{_e(heading)}</h2>", _frame_html(frame)]
     if table.reported is not None:  # the authors' figures: their own section, never in the tables above
         shown = reported_display(table.reported)
-        shown.insert(1, "Entry", shown.pop("Model"))
+        shown.insert(0, "Entry", shown.pop("Model"))
         shown.insert(0, "Model", [display_name(m) for m in table.reported["model"]])
         parts += [f'<h2 id="reported">{_e(REPORTED_HEADING)}</h2>', f'<p class="muted">{_e(CAPTION)} The '
                   "BibTeX of every source is under Cite.</p>", _frame_html(shown, table_id="reported-table")]

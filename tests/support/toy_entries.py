@@ -50,14 +50,12 @@ class ToyPublished(ToyPrior):
 
     display_name = "Toy Published"
     cite = {"doe2024toy": "@article{doe2024toy, author={Doe, Jane}, title={A toy stager}, "
-                          "journal={Journal of Toys}, year={2024}}",
-            "roe2025toy": "@article{roe2025toy, author={Roe, Rick}, title={The toy stager revisited}, "
-                          "journal={Journal of Toys}, year={2025}}"}
+                          "journal={Journal of Toys}, year={2024}}"}
     reported = (Reported(source="Doe 2024, Table 2", cite="doe2024toy", dataset="Sleep-EDF-20 (SC, Fpz-Cz)",
                          **TOY_REPORTED, folds="20-fold subject-wise CV", wake_trimming="30 min before and after sleep",
                          data_version="Sleep-EDF Expanded 2013, SC subjects 0-19", selection="best validation macro-F1",
                          note="figures of a toy"),
-                Reported(source="Roe 2025, Table 1", cite="roe2025toy", dataset="Sleep-EDF-78 (SC, Fpz-Cz)",
+                Reported(source="Doe 2024, Table 3", cite="doe2024toy", dataset="Sleep-EDF-78 (SC, Fpz-Cz)",
                          accuracy=0.9, macro_f1=None, kappa=None, folds="10-fold subject-wise CV",
                          wake_trimming="whole recordings", data_version="Sleep-EDF Expanded 2018",
                          selection="last epoch"))
