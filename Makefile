@@ -73,7 +73,7 @@ RUN_MODELS = $(if $(MODELS),--models $(MODELS))
 DOCKER_RUN = $(DOCKER) run --rm $(DOCKER_NET) $(if $(GPUS),--gpus $(GPUS)) -u $$(id -u):$$(id -g) \
 	-v $(abspath $(RESULTS)):/results -v $(abspath $(CACHE_DIR)):/cache -v $(abspath $(DATA_DIR)):/data $(IMAGE)
 
-benchmark: image  ## SUITE (default full: Sleep-EDF-20 in DATA_DIR, fetched when empty; quick: surrogate) in Docker
+benchmark: image  ## SUITE (default full: Sleep-EDF-20 in DATA_DIR, fetched when empty; published: the published entries at their authors' budgets, same data; quick: surrogate) in Docker
 	mkdir -p $(RESULTS) $(CACHE_DIR) $(DATA_DIR)
 	@if [ "$(SUITE)" != "quick" ] && [ "$$(find $(DATA_DIR) -name '*-PSG.edf' 2>/dev/null | head -1)" = "" ]; then \
 	  echo "$(DATA_DIR) holds no PSG: fetching Sleep-EDF-20 through MNE"; \

@@ -43,6 +43,7 @@ import importlib.util
 import inspect
 import os
 import pkgutil
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,8 +101,14 @@ class Reported:
     note: str = ""
 
     def __post_init__(self):
+        if not isinstance(self.cite, str) or not re.fullmatch(r"[^\s,{}]+", self.cite):
+            raise ValueError(f"Reported({self.source!r}): cite = {self.cite!r} is not one BibTeX key "
+                             "(e.g. 'supratak2020tinysleepnet')")
         for key in ("accuracy", "macro_f1", "kappa"):
             v = getattr(self, key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise ValueError(f"Reported({self.source!r}): {key} = {v!r} is not a number (a fraction "
+                                 "in [0, 1], or None where the paper does not report it)")
             if v is not None and not 0.0 <= float(v) <= 1.0:
                 raise ValueError(f"Reported({self.source!r}): {key} = {v!r} is not a fraction in [0, 1] "
                                  "(write 82 % as 0.82)")

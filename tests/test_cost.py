@@ -93,13 +93,13 @@ def test_compare_is_over_the_jobs_that_ran():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("suite", ["quick", "full", "real-night"])
+@pytest.mark.parametrize("suite", ["quick", "full", "real-night", "published"])
 def test_plan_works_for_every_suite_without_data_or_running_anything(suite, tmp_path, capsys,
                                                                     monkeypatch):
     from sleepbench.benchmark import cost as cost_mod
     from sleepbench.benchmark.cli import main
 
-    # the real calibration is covered above; here the fast stand-in keeps three suites cheap
+    # the real calibration is covered above; here the fast stand-in keeps every suite cheap
     def fake(model, params, *a, **k):
         return Calibration(model, "deep" if "max_passes" in params or model.startswith(("vivit", "fin", "tiny"))
                            else "classic", 1.0, step_s=0.5, fit_per_epoch_s=1e-3,

@@ -95,6 +95,14 @@ def test_make_benchmark_full_fetches_into_an_empty_data_dir(docker_env):
     assert "run --suite full" in out
 
 
+def test_make_benchmark_published_is_a_sleep_edf_20_suite(docker_env):
+    """Dry run: `make benchmark SUITE=published` fetches Sleep-EDF-20 into an empty DATA_DIR, as full does."""
+    out = _make("-n", "benchmark", "SUITE=published", f"DOCKER={docker_env['docker']}",
+                f"DATA_DIR={docker_env['data']}").stdout
+    assert "data fetch --data-dir /data --subjects 0-19" in out
+    assert "run --suite published" in out and "report --results /results --suite published" in out
+
+
 def test_make_benchmark_local_quick(tmp_path, quick_cache):
     results = tmp_path / "results"
     _make("benchmark-local", "SUITE=quick", "MODELS=majority", f"RESULTS={results}",

@@ -31,6 +31,7 @@ from sleepbench.benchmark.reporting.bibliography import (
 from sleepbench.benchmark.reporting.paper import (
     contrast_rows,
     main_table_tex,
+    reported_table_tex,
     stats_table_tex,
     table_bibtex,
     write_paper,
@@ -221,6 +222,62 @@ def test_plugin_entries_name_and_cite_themselves(tmp_path, monkeypatch):
     assert bib_keys(bibtex_for(["cited-plugin"])) == [*DATA_KEYS, "doe2024"]
 
 
+def test_reported_figures_are_a_paper_table_of_their_own_never_rows_of_the_main_table(table):
+    """TinySleepNet's published 85.4 / 80.5 / 0.80 are in <protocol>-reported.tex (a table* with its
+    own label and caption, citing the source), not in the main or statistics table."""
+    main, stats = main_table_tex(table), stats_table_tex(table)
+    reported = reported_table_tex(table)
+    assert "85.4 &" not in main + stats and "Reported by the authors" not in main + stats
+    assert r"\begin{table*}" in reported and r"\label{tab:quick-reported}" in reported
+    assert r"TinySleepNet~\cite{supratak2020tinysleepnet}$^{a}$ & 85.4 & 80.5 & 0.80 \\" in reported
+    assert r"Table~\ref{tab:quick-main}" in reported and "not measured here" in reported
+    for field in ("Folds: 20-fold CV", "Wake kept: 30 min", "release: ", "Selection: "):
+        assert field in reported
+    body = reported.split("\\midrule\n")[1].split("\\bottomrule")[0].strip().splitlines()
+    assert len(body) == 1 and body[0].count("&") == 3  # only the entry that declares figures
+    assert "supratak2020tinysleepnet" in bib_keys(table_bibtex(table))
+
+
+@pytest.mark.slow
+def test_cite_includes_the_sources_of_reported_figures(tmp_path, toy_plugin, capsys):
+    """`sleepbench cite` and the paper's .bib carry the BibTeX keys of the reported figures shown."""
+    from tests.test_tables import make_results
+
+    assert bib_keys(bibtex_for(["toy-published"])) == [*DATA_KEYS, "doe2024toy"]
+    assert cli.main(["cite", "--models", "toy-published,majority"]) == 0
+    assert "doe2024toy" in bib_keys(capsys.readouterr().out)
+    root = make_results(tmp_path / "r", models=("majority", "toy-published"), seeds=(0,))
+    assert cli.main(["cite", "--results", str(root), "--protocol", "quick"]) == 0
+    assert "doe2024toy" in bib_keys(capsys.readouterr().out)
+    paths = write_paper(build_tables(root), tmp_path / "out")
+    text = {p.name: p.read_text() for p in paths}
+    assert "doe2024toy" in bib_keys(text["quick.bib"])
+    reported = text["quick-reported.tex"]
+    assert r"Toy Published~\cite{doe2024toy}$^{a}$ & 97.31 & 96.42 & 0.9553 \\" in reported
+    assert r"Toy Published~\cite{doe2024toy}$^{b}$ & 90.0 & -- & -- \\" in reported
+    assert r"\input{quick-reported.tex}" in text["quick-preview.tex"]
+    assert "97.31" not in text["quick-main.tex"] + text["quick-stats.tex"]
+    # the sources of a built-in entry's reported figures
+    from sleepbench.benchmark.reporting.bibliography import cite_keys, reported_keys
+
+    assert reported_keys("tinysleepnet") == ("supratak2020tinysleepnet",) and reported_keys("majority") == ()
+    assert "supratak2020tinysleepnet" in bib_keys(bibtex_for(["tinysleepnet"]))
+    assert cite_keys("toy-published") == ("doe2024toy",)
+
+
+def test_a_reported_source_without_bibtex_is_an_error_naming_the_key(tmp_path):
+    plugin = tmp_path / "uncited_entry.py"
+    plugin.write_text(
+        "from sleepbench.baselines.majority import Majority\n"
+        "from sleepbench.benchmark.registry import Reported, register\n\n"
+        "@register('uncited-plugin')\nclass Uncited(Majority):\n    '''A plugin citing a paper it lacks.'''\n"
+        "    reported = (Reported(source='Zed 2020', cite='zed2020', dataset='d', accuracy=0.8, macro_f1=None,\n"
+        "                         kappa=None, folds='f', wake_trimming='w', data_version='v', selection='s'),)\n")
+    discover([plugin])
+    with pytest.raises(ValueError, match=r"no BibTeX for key\(s\) \['zed2020'\].*`reported`"):
+        bibtex_for(["uncited-plugin"])
+
+
 def _latex_tools():
     missing = [t for t in ("pdflatex", "bibtex") if shutil.which(t) is None]
     if missing:
@@ -232,7 +289,9 @@ def test_latex_compiles_to_a_pdf_with_both_tables_and_references(table, tmp_path
     _latex_tools()
     paths = write_paper({"quick": table}, tmp_path)
     paper = tmp_path / "paper"
-    assert {p.name for p in paths} == {"quick-main.tex", "quick-stats.tex", "quick.bib", "quick-preview.tex"}
+    # tinysleepnet declares its authors' figures: they get a table (and file) of their own
+    assert {p.name for p in paths} == {"quick-main.tex", "quick-stats.tex", "quick-reported.tex", "quick.bib",
+                                       "quick-preview.tex"}
 
     def run(*cmd):
         proc = subprocess.run(cmd, cwd=paper, capture_output=True, text=True, timeout=120)
@@ -257,7 +316,8 @@ def test_latex_compiles_to_a_pdf_with_both_tables_and_references(table, tmp_path
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
     for needle in ("TinySleepNet", "FIN-ViViT", "Majority class", "Holm" if contrast_rows(table)[1]
                    else "not adjusted", "Analysis of a sleep-dependent neuronal feedback loop",
-                   "PhysioBank", "ViViT: a video vision transformer", "sleepbench"):
+                   "PhysioBank", "ViViT: a video vision transformer", "sleepbench",
+                   "Reported by the authors, not measured here", "85.4 80.5 0.80", "TinySleepNet: an efficient"):
         assert needle in " ".join(text.split()), f"{needle!r} missing from the PDF"
     assert "[?]" not in text and "??" not in text, "an unresolved \\cite or \\ref"
 

@@ -64,9 +64,20 @@ def test_page_is_self_contained(report):
     for needle in ("Main results", "Contrasts", "Provenance", "Protocol hash", "@article{kemp2000sleepedf",
                    "TinySleepNet", "not comparable: 2/3 folds", "Surrogate data", "abc123"):
         assert needle in text, needle
+    # the authors' figures (tinysleepnet declares them): a section of their own, after the measured
+    # tables, never in them
+    assert text.index('id="main-table"') < text.index('<h2 id="reported">Reported by the authors (not measured here)')
+    section = text[text.index('id="reported"'):text.index('<h2 id="figures">')]
+    assert 'id="reported-table"' in section and "not measured here" in section
+    for needle in ("<td>TinySleepNet</td><td>tinysleepnet</td>", "<td>85.4</td><td>80.5</td><td>0.80</td>",
+                   "[supratak2020tinysleepnet]", "30 min before the first and after the last sleep epoch"):
+        assert needle in section, needle
+    measured = text[:text.index('id="reported"')]
+    assert "<td>85.4</td>" not in measured and "Supratak &amp; Guo 2020" not in measured
     # the paper files were written too
     paper = root / "tables" / "paper"
-    assert {f.name for f in paper.iterdir()} >= {"quick-main.tex", "quick-stats.tex", "quick.bib"}
+    assert {f.name for f in paper.iterdir()} >= {"quick-main.tex", "quick-stats.tex", "quick.bib",
+                                                 "quick-reported.tex"}
 
 
 @pytest.mark.slow

@@ -653,3 +653,108 @@ def test_a_contrast_of_rows_made_by_different_shared_code_is_flagged(tmp_path):
     assert r"$^\ddagger$" in tex and "FLAGGED, made by different versions of shared code" in tex
     frame, _ = contrasts_frame_html(t)
     assert frame["Note"].str.contains("FLAGGED").sum() == 1
+
+
+# --- reported by the authors: a block of its own, never a measured row ----------------------------
+
+PUBLISHED_SUITE = ("protocol: quick\nseeds: [0]\nreference: majority\nmodels:\n  majority: {}\n"
+                   "  toy-published: {}\ncontrasts:\n  - [toy-published, majority]\n")
+
+
+def _published_figures():
+    from tests.support.toy_entries import TOY_REPORTED
+
+    return TOY_REPORTED
+
+
+@pytest.mark.slow
+def test_reported_block_is_written_apart_and_never_enters_the_measured_table(tmp_path, toy_plugin, monkeypatch):
+    """An entry declaring its authors' figures gets a "reported by the authors" block in every
+    table format, after the measured table; the measured rows, their CSV, the reference comparison
+    and the declared contrasts are exactly those of the same records without the declaration."""
+    from sleepbench.benchmark.registry import discover
+    from sleepbench.benchmark.reporting import make_selection
+
+    figures = _published_figures()
+    root = make_results(tmp_path / "r", models=("majority", "toy-published"), seeds=(0,))
+    suite = str(_suite(tmp_path, PUBLISHED_SUITE))
+    paths = write_tables(root, suite=suite, figures=False)
+    out = root / "tables"
+    assert out / "quick-reported.csv" in paths
+    # Markdown: the block last, under its own heading, after the notes of the measured table
+    md = (out / "quick.md").read_text()
+    measured, block = md.split("## Reported by the authors (not measured here)")
+    assert "not measured here" in block and "authors' own protocol" in block
+    for text in ("97.31", "96.42", "0.9553", "[doe2024toy]", "Doe 2024, Table 2", "20-fold subject-wise CV",
+                 "30 min before and after sleep", "Sleep-EDF Expanded 2013, SC subjects 0-19",
+                 "best validation macro-F1", "figures of a toy", "Doe 2024, Table 3", "Sleep-EDF-78", "90.0"):
+        assert text in block, text
+    assert not any(text in measured for text in ("97.31", "96.42", "0.955", "doe2024toy", "Doe 2024"))
+    # the CSV of measured rows: measured numbers only; the figures in a file of their own
+    main = pd.read_csv(out / "quick.csv", comment="#")
+    assert sorted(main["model"]) == ["majority", "toy-published"]
+    numbers = main.select_dtypes("number").to_numpy(dtype=float).ravel()
+    assert not np.isin(np.round(numbers, 4), list(figures.values())).any()
+    assert "doe2024toy" not in (out / "quick.csv").read_text()
+    rep = pd.read_csv(out / "quick-reported.csv", comment="#")
+    assert list(rep["model"]) == ["toy-published"] * 2 and list(rep["cite"]) == ["doe2024toy"] * 2
+    assert rep.loc[0, ["accuracy", "macro_f1", "kappa"]].tolist() == list(figures.values())
+    assert np.isnan(rep.loc[1, "macro_f1"]) and rep.loc[1, "accuracy"] == 0.9
+    assert "not measured here" in (out / "quick-reported.csv").read_text().splitlines()[1]
+    contrasts = (out / "quick-contrasts.csv").read_text()
+    assert not any(f"{v}" in contrasts for v in figures.values())
+    # LaTeX: a float of its own, after the measured ones, citing its sources
+    tex = (out / "quick.tex").read_text()
+    assert tex.index(r"\label{tab:quick}") < tex.index(r"\label{tab:quick-reported}")
+    reported_float = tex[tex.index(r"% sleepbench: reported by the authors"):]
+    assert r"\cite{doe2024toy}" in reported_float and "97.31 & 96.42 & 0.9553" in reported_float
+    assert "97.31" not in tex[:tex.index(r"% sleepbench: reported by the authors")]
+    assert _balanced(tex) and tex.count(r"\begin{") == tex.count(r"\end{")
+    # the measured table is the same with or without the declaration
+    with_block = build_tables(root, selection=make_selection(suite=suite))["quick"]
+    monkeypatch.setattr(discover()["toy-published"].cls, "reported", ())
+    without = build_tables(root, selection=make_selection(suite=suite))["quick"]
+    assert without.reported is None and with_block.reported is not None
+    pd.testing.assert_frame_equal(with_block.frame, without.frame)
+    pd.testing.assert_frame_equal(with_block.contrasts, without.contrasts)
+    assert with_block.notes == without.notes and with_block.provenance == without.provenance
+
+
+@pytest.mark.slow
+def test_no_reported_block_without_an_entry_that_declares_one(results):
+    """majority and an unregistered model: no block, no file, no float."""
+    paths = write_tables(results, figures=False)
+    out = results / "tables"
+    assert not (out / "quick-reported.csv").exists() and all("reported" not in p.name for p in paths)
+    assert "Reported by the authors" not in (out / "quick.md").read_text()
+    assert "reported" not in (out / "quick.tex").read_text()
+
+
+def test_reported_figures_are_fractions_named_when_wrong():
+    """A figure as a percentage, or a number as text, is refused naming the field; None is allowed."""
+    from sleepbench.benchmark.registry import Reported
+
+    fields = dict(source="Doe 2024", cite="doe2024", dataset="Sleep-EDF-20", accuracy=0.82, macro_f1=0.76,
+                  kappa=None, folds="20-fold CV", wake_trimming="30 min", data_version="2013", selection="best")
+    assert Reported(**fields).kappa is None
+    with pytest.raises(ValueError, match=r"macro_f1 = 76\.0 is not a fraction in \[0, 1\] \(write 82 % as 0\.82\)"):
+        Reported(**{**fields, "macro_f1": 76.0})
+    with pytest.raises(ValueError, match=r"kappa = -0\.1 is not a fraction"):
+        Reported(**{**fields, "kappa": -0.1})
+    with pytest.raises(ValueError, match=r"accuracy = '0\.82' is not a number"):
+        Reported(**{**fields, "accuracy": "0.82"})
+    with pytest.raises(ValueError, match=r"cite = 'doe2024, roe2025' is not one BibTeX key"):
+        Reported(**{**fields, "cite": "doe2024, roe2025"})
+
+
+@pytest.mark.slow  # imports the entry (torch)
+def test_tinysleepnet_declares_its_published_sleep_edf_20_figures():
+    """Supratak & Guo 2020 (the authors' README table): Sleep-EDF-v1, Fpz-Cz, 20-fold CV: 85.4 / 80.5 / 0.80."""
+    from sleepbench.baselines.tinysleepnet import TinySleepNet
+    from sleepbench.benchmark.reporting.bibliography import BIBTEX, keys_for
+
+    (r,) = TinySleepNet.reported
+    assert (r.accuracy, r.macro_f1, r.kappa) == (0.854, 0.805, 0.80)
+    assert r.cite == "supratak2020tinysleepnet" in BIBTEX and "Fpz-Cz" in r.dataset
+    assert "20-fold" in r.folds and "30 min" in r.wake_trimming
+    assert keys_for(["tinysleepnet"]).count("supratak2020tinysleepnet") == 1

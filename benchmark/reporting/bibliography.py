@@ -3,6 +3,7 @@
     bibtex_for(["vivit", "fin-vivit"])    # BibTeX text: Sleep-EDF, PhysioNet, ViViT, FIN, ...
     display_name("fin-vivit")              # "FIN-ViViT"
     cite_keys("fin-vivit")                 # ("arnab2021vivit", "sabasadiya2022fin")
+    reported_keys("tinysleepnet")          # the sources of its authors' published figures
 
 ``references.bib`` at the repository root is :func:`bibtex_all` (``sleepbench cite --all``; a test
 keeps them equal). An entry outside this file (a plugin) names itself and its papers with class
@@ -290,11 +291,24 @@ def cite_keys(model: str) -> tuple[str, ...]:
     return tuple(_plugin_bibtex(model))
 
 
+def reported_keys(model: str) -> tuple[str, ...]:
+    """BibTeX keys of the sources of the figures entry ``model``'s authors published (its
+    ``reported``: :class:`~benchmark.registry.Reported`, shown in the tables' "reported by the
+    authors" block); empty for none."""
+    cls = _entry_class(model)
+    reported = getattr(cls, "reported", ()) or ()
+    reported = reported if isinstance(reported, (tuple, list)) else (reported,)
+    return tuple(dict.fromkeys(str(r.cite) for r in reported if getattr(r, "cite", None)))
+
+
 def keys_for(models, stats: bool = False) -> list[str]:
-    """Every key a table of ``models`` cites: data and sleepbench first, then methods, statistics."""
+    """Every key a table of ``models`` cites: data and sleepbench first, then methods (and the
+    sources of their authors' reported figures), statistics."""
     keys = list(DATA_KEYS)
     for m in models:
-        keys += [k for k in cite_keys(m) if k not in keys]
+        for k in (*cite_keys(m), *reported_keys(m)):
+            if k not in keys:
+                keys.append(k)
     if stats:
         keys += [k for k in STATS_KEYS if k not in keys]
     return keys
@@ -308,7 +322,9 @@ def bibtex_for(models, stats: bool = False) -> str:
             known.update(_plugin_bibtex(m))
     missing = [k for k in keys_for(models, stats) if k not in known]
     if missing:
-        raise ValueError(f"no BibTeX for key(s) {missing}")
+        raise ValueError(f"no BibTeX for key(s) {missing}: an entry's `cite` or the `cite` of its "
+                         "`reported` figures names a key this file lacks; a plugin gives the entry in "
+                         "its class attribute cite = {'key': '@article{key, ...}'}")
     return "\n\n".join(known[k] for k in keys_for(models, stats)) + "\n"
 
 

@@ -48,6 +48,17 @@ def interval(low, high, digits: int = 1, *, scale: float = 1, signed: bool = Tru
     return f"[{fixed(low, digits, scale=scale, signed=signed)}, {fixed(high, digits, scale=scale, signed=signed)}]"
 
 
+def as_printed(v, digits: int = 1, *, scale: float = 1, as_tex: bool = False) -> str:
+    """``scale * v`` with at least ``digits`` decimals and as many more as the value holds (up to
+    four): a published figure as its paper printed it (0.8 -> ``0.80``, 0.812 -> ``0.812``, with
+    ``digits`` 2), neither rounded nor padded; a dash when undefined."""
+    if undefined(v):
+        return dash(as_tex)
+    x = scale * float(v)
+    d = next((d for d in range(digits, 4) if abs(round(x, d) - x) < 1e-9), 4)
+    return f"{x:.{d}f}"
+
+
 def int_range(low, high) -> str:
     """``3`` or ``3–7`` (min–max of a count); '' when undefined."""
     if undefined(low):

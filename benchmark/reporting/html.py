@@ -5,9 +5,10 @@
 The page holds everything inline (CSS in a ``<style>`` element, figures as base64 ``data:`` PNGs,
 no script, no font or stylesheet from elsewhere), so it opens offline, from a mail attachment or
 an archive, exactly as written. Sections: a surrogate warning when it applies, the compact main
-table, the contrasts, the full table and the blocks under it, the figures, the notes, the
-provenance (data, protocol, seeds, commits, package versions, devices, entry parameters) and the
-BibTeX to cite.
+table, the contrasts, the full table and the blocks under it, the figures the entries' authors
+published (reported by the authors, not measured here: :mod:`.reported`), the figures, the notes,
+the provenance (data, protocol, seeds, commits, package versions, devices, entry parameters) and
+the BibTeX to cite.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from .bibliography import cite_keys, display_name
 from .contrasts import family_text, shared_code_flag
 from .display import contrasts_frame, display_frame, row_flag, row_note
 from .formatting import fixed, interval, p_text, spread, thousands_text
-from .markdown import BLOCKS
+from .markdown import BLOCKS, REPORTED_HEADING
 from .paper import contrast_rows, table_bibtex, trainable_params
+from .reported import CAPTION, reported_display
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;
@@ -205,6 +207,12 @@ def render_html(table, figures: list[Path] = ()) -> str:
               "differences.</p>")
     for heading, frame in _blocks(table):
         parts += [f"<h2>{_e(heading)}</h2>", _frame_html(frame)]
+    if table.reported is not None:  # the authors' figures: their own section, never in the tables above
+        shown = reported_display(table.reported)
+        shown.insert(0, "Entry", shown.pop("Model"))
+        shown.insert(0, "Model", [display_name(m) for m in table.reported["model"]])
+        parts += [f'<h2 id="reported">{_e(REPORTED_HEADING)}</h2>', f'<p class="muted">{_e(CAPTION)} The '
+                  "BibTeX of every source is under Cite.</p>", _frame_html(shown, table_id="reported-table")]
     parts.append('<h2 id="figures">Figures</h2>')
     parts += [_figure_html(Path(p)) for p in figures] or ["<p>No figures.</p>"]
     parts += ['<h2 id="notes">Notes</h2>', "<ul>" + "".join(f"<li>{_e(n)}</li>" for n in table.notes) + "</ul>"]

@@ -3,7 +3,8 @@
 The provenance a reader needs to cite a number (dataset, protocol name, version and hash prefix,
 seeds, test subjects and epochs, commit) is in the compiled caption, and the column notes are
 compiled text under the table, not ``%`` comments that vanish. Each block under the main table
-(training budgets, FIN imitation, declared contrasts) is a table float of its own.
+(training budgets, FIN imitation, declared contrasts) is a table float of its own, and so are the
+figures the entries' authors published (:mod:`.reported`), last, which cite their sources.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from .contrasts import family_text
 from .display import contrasts_frame, display_frame, imitation_frame, training_frame
 from .formatting import ascii_text, tex
+from .reported import reported_tex
 
 _BLOCKS = (("training", "Training of the deep entries: budget (passes $\\times$ optimiser steps per pass "
                         "$\\times$ batch $\\times$ sequence length), passes run and best pass (min--max over "
@@ -60,4 +62,6 @@ def to_latex(t) -> str:
                   f"\\caption{{{what}{source}. Protocol {tex(t.protocol)}, hash \\texttt{{{hash12}}}.}}",
                   f"\\label{{tab:{tex(t.protocol)}-{key}}}"]
         lines += _tabular(block) + [r"\end{table}"]
+    if t.reported is not None:  # the authors' figures: a float of their own, after the measured ones
+        lines += ["", reported_tex(t.reported, f"tab:{tex(t.protocol)}-reported", f"tab:{tex(t.protocol)}").rstrip()]
     return "\n".join(lines) + "\n"

@@ -5,6 +5,10 @@ from __future__ import annotations
 from .contrasts import family_text
 from .display import contrasts_frame, display_frame, imitation_frame, training_frame
 from .formatting import one_line
+from .reported import CAPTION, reported_display, sources_text
+
+#: The heading of the authors' figures (:mod:`.reported`), after the notes of the measured table.
+REPORTED_HEADING = "Reported by the authors (not measured here)"
 
 #: (heading, block builder) of the blocks printed under the main table, in order.
 BLOCKS = (("Training of the deep entries", training_frame),
@@ -13,7 +17,8 @@ BLOCKS = (("Training of the deep entries", training_frame),
 
 
 def to_markdown(t) -> str:
-    """Title, ``- **label:** value`` header lines, the table, the blocks, then the notes."""
+    """Title, ``- **label:** value`` header lines, the table, the blocks, the notes, then the
+    authors' reported figures apart (when an entry of the table declares them)."""
     lines = [f"# {t.title}", ""] + [f"- **{k}:** {v}" for k, v in t.header] + [""]
     lines += [display_frame(t, as_tex=False).to_markdown(index=False, disable_numparse=True), ""]
     for heading, build in BLOCKS:
@@ -24,6 +29,9 @@ def to_markdown(t) -> str:
             heading += f" (declared in {t.contrasts_source}; {family_text(t.contrasts)})"
         lines += [f"## {heading}", "", block.to_markdown(index=False, disable_numparse=True), ""]
     lines += [f"- {n}" for n in t.notes]
+    if t.reported is not None:
+        lines += ["", f"## {REPORTED_HEADING}", "", CAPTION + " " + sources_text(t.reported), "",
+                  reported_display(t.reported).to_markdown(index=False, disable_numparse=True)]
     return "\n".join(lines) + "\n"
 
 

@@ -3,8 +3,11 @@
     write_paper(tables, "results/tables")
     # -> paper/<protocol>-main.tex   Model (display name \\cite), Acc, MF1, kappa, per-class F1, Params
     #    paper/<protocol>-stats.tex  the declared contrasts: Delta MF1 [95% CI], p, Holm-adjusted p, d_z
-    #    paper/<protocol>.bib        Sleep-EDF, PhysioNet, sleepbench, each entry's paper, statistics
-    #    paper/<protocol>-preview.tex  a standalone article that \\input's both (compile to check)
+    #    paper/<protocol>-reported.tex  the entries' authors' published figures, a table of its own
+    #                                   (only when an entry of the table declares them)
+    #    paper/<protocol>.bib        Sleep-EDF, PhysioNet, sleepbench, each entry's paper (and the
+    #                                sources of its reported figures), statistics
+    #    paper/<protocol>-preview.tex  a standalone article that \\input's the tables (compile to check)
 
 The tables need ``booktabs`` only, fit a page width as a ``table*`` float (one float across both
 columns of a two-column paper) at ``\\small`` without ``\\resizebox``, and carry every note in
@@ -24,6 +27,7 @@ from .bibliography import STATS_KEYS, bibtex_for, cite_keys, display_name, keys_
 from .contrasts import family_text, shared_code_flag
 from .display import row_flag, row_note
 from .formatting import fixed, interval, p_text, spread, tex, thousands_text, undefined
+from .reported import reported_tex
 
 PAPER_DIR = "paper"
 
@@ -210,8 +214,21 @@ def stats_table_tex(table) -> str:
     return "\n".join(lines) + "\n"
 
 
-def preview_tex(protocol: str) -> str:
-    """A standalone article holding both tables and the bibliography (``pdflatex``+``bibtex``)."""
+def reported_table_tex(table) -> str | None:
+    """The figures the authors of the table's entries published, as a ``table*`` of its own (never
+    rows of :func:`main_table_tex`); None when no entry of the table declares any."""
+    if table.reported is None:
+        return None
+    return reported_tex(table.reported, f"tab:{table.protocol}-reported", f"tab:{table.protocol}-main",
+                        star=True, display_names=True)
+
+
+def preview_tex(protocol: str, reported: bool = False) -> str:
+    """A standalone article holding the tables and the bibliography (``pdflatex``+``bibtex``);
+    ``reported``: also the table of the authors' figures."""
+    refs = (f"Tables~\\ref{{tab:{protocol}-main}}, \\ref{{tab:{protocol}-stats}} and~"
+            f"\\ref{{tab:{protocol}-reported}} (reported by the authors, not measured here)." if reported else
+            f"Tables~\\ref{{tab:{protocol}-main}} and~\\ref{{tab:{protocol}-stats}}.")
     return "\n".join([
         r"\documentclass[11pt]{article}",
         r"\usepackage[margin=0.75in]{geometry}",
@@ -219,9 +236,10 @@ def preview_tex(protocol: str) -> str:
         r"\usepackage{amsmath}",
         r"\begin{document}",
         f"\\section*{{sleepbench: {tex(protocol)}}}",
-        f"Tables~\\ref{{tab:{protocol}-main}} and~\\ref{{tab:{protocol}-stats}}.",
+        refs,
         f"\\input{{{protocol}-main.tex}}",
         f"\\input{{{protocol}-stats.tex}}",
+        *([f"\\input{{{protocol}-reported.tex}}"] if reported else []),
         r"\bibliographystyle{plain}",
         f"\\bibliography{{{protocol}}}",
         r"\end{document}", ""])
@@ -236,7 +254,7 @@ def models_of(table) -> list[str]:
 
 
 def table_bibtex(table) -> str:
-    """The BibTeX that the main and statistics tables of ``table`` cite."""
+    """The BibTeX that the tables of ``table`` cite (main, statistics and reported figures)."""
     return bibtex_for(models_of(table), stats=True)
 
 
@@ -246,13 +264,16 @@ def write_paper(tables: dict, out_dir) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, table in tables.items():
-        for suffix, text in (("-main.tex", main_table_tex(table)), ("-stats.tex", stats_table_tex(table)),
-                             (".bib", table_bibtex(table)), ("-preview.tex", preview_tex(name))):
+        reported = reported_table_tex(table)
+        files = [("-main.tex", main_table_tex(table)), ("-stats.tex", stats_table_tex(table))]
+        files += [("-reported.tex", reported)] if reported is not None else []
+        files += [(".bib", table_bibtex(table)), ("-preview.tex", preview_tex(name, reported is not None))]
+        for suffix, text in files:
             path = out / f"{name}{suffix}"
             path.write_text(text)
             paths.append(path)
     return paths
 
 
-__all__ = ["STATS_KEYS", "contrast_rows", "keys_for", "main_table_tex", "preview_tex", "stats_table_tex",
-           "table_bibtex", "trainable_params", "write_paper"]
+__all__ = ["STATS_KEYS", "contrast_rows", "keys_for", "main_table_tex", "preview_tex", "reported_table_tex",
+           "stats_table_tex", "table_bibtex", "trainable_params", "write_paper"]

@@ -69,6 +69,7 @@ from .records import (
     fold_problems,
     load_records,
 )
+from .reported import reported_csv, reported_frame
 from .selection import Selection, apply_selection, check_results_dir, make_selection
 
 #: Models used as the reference, in order of preference, when none is named.
@@ -177,6 +178,9 @@ class ProtocolTable:
     provenance: list[str] = field(default_factory=list)
     #: model -> what is wrong with its row (:mod:`.problems`); every flag is read from the kinds.
     problems: dict[str, list[Problem]] = field(default_factory=dict)
+    #: The figures the authors of the table's entries published (:func:`~.reported.reported_frame`),
+    #: or None: a block of its own, in no row, statistic or contrast of the measured table.
+    reported: pd.DataFrame | None = None
 
     def to_markdown(self) -> str:
         from .markdown import to_markdown
@@ -365,7 +369,7 @@ def build_table(protocol: str, runs: list[Run], reference: str | None = None,
         f"Commit: {', '.join(c[:12] + ('-dirty' if c.endswith('-dirty') else '') for c in commits)}.",
     ]
     return ProtocolTable(protocol, title, header, frame, notes, ref, unit, runs, contrast_frame,
-                         contrasts_source, provenance, problems)
+                         contrasts_source, provenance, problems, reported_frame(list(frame["model"])))
 
 
 def _incomplete_text(row, problems: list[Problem]) -> str:
@@ -445,7 +449,8 @@ def write_tables(results_dir, reference: str | None = None, out_dir=None,
     list of Path
         Every file written (tables first). All protocols are checked before anything is written,
         so a :class:`MixedRecordsError` leaves no partial output. ``<protocol>-contrasts.csv`` is
-        written when the table has declared contrasts.
+        written when the table has declared contrasts, ``<protocol>-reported.csv`` when an entry of
+        the table declares its authors' figures (:mod:`.reported`).
     """
     out = Path(out_dir) if out_dir is not None else Path(results_dir) / "tables"
     selection = make_selection(protocol, models, exclude, suite, reference)
@@ -458,6 +463,8 @@ def write_tables(results_dir, reference: str | None = None, out_dir=None,
             from .markdown import contrasts_csv
 
             texts.append(("-contrasts.csv", contrasts_csv(table)))
+        if table.reported is not None:  # the authors' figures: a file of their own, never <protocol>.csv
+            texts.append(("-reported.csv", reported_csv(table.reported, table.title)))
         for suffix, text in texts:
             path = out / f"{name}{suffix}"
             path.write_text(text)

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from sleepbench.benchmark.registry import Entry, register
+from sleepbench.benchmark.registry import Entry, Reported, register
 
 
 @register("toy-prior")
@@ -37,3 +37,25 @@ class ToyBroken(Entry):
         if 0 in set(data.subject.tolist()):
             raise RuntimeError("toy failure")
         return np.full((len(data), 5), 0.2)
+
+
+#: The toy's published figures: numbers no measured row of the tests can have, so a test finds
+#: where they went (the "reported by the authors" block only).
+TOY_REPORTED = {"accuracy": 0.9731, "macro_f1": 0.9642, "kappa": 0.9553}
+
+
+@register("toy-published")
+class ToyPublished(ToyPrior):
+    """ToyPrior with its authors' published figures and their paper (the reported block's tests)."""
+
+    display_name = "Toy Published"
+    cite = {"doe2024toy": "@article{doe2024toy, author={Doe, Jane}, title={A toy stager}, "
+                          "journal={Journal of Toys}, year={2024}}"}
+    reported = (Reported(source="Doe 2024, Table 2", cite="doe2024toy", dataset="Sleep-EDF-20 (SC, Fpz-Cz)",
+                         **TOY_REPORTED, folds="20-fold subject-wise CV", wake_trimming="30 min before and after sleep",
+                         data_version="Sleep-EDF Expanded 2013, SC subjects 0-19", selection="best validation macro-F1",
+                         note="figures of a toy"),
+                Reported(source="Doe 2024, Table 3", cite="doe2024toy", dataset="Sleep-EDF-78 (SC, Fpz-Cz)",
+                         accuracy=0.9, macro_f1=None, kappa=None, folds="10-fold subject-wise CV",
+                         wake_trimming="whole recordings", data_version="Sleep-EDF Expanded 2018",
+                         selection="last epoch"))
