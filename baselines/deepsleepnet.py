@@ -343,6 +343,9 @@ class DeepSleepNet(DeepEntry):
     #: sum(n) / (batch_size x seq_len) steps a pass, the "windows" rule's count (pre-training adds
     #: its own steps, which the cost plan's rule does not count).
     pass_steps_rule = "windows"
+    cost_left_out = ("its CNN pre-training passes (over a class-balanced, oversampled copy of the "
+                     "training epochs, batches of 100) are not counted, and its step time is a median "
+                     "over both stages' steps: a rough projection")
 
     reported = (
         Reported(

@@ -420,6 +420,14 @@ def project(jobs: list, workers: int, data=None, cache_dir=None, refresh: bool =
     load_per_epoch = _load_seconds_per_epoch(data)
     if load_per_epoch is None:
         notes.append("loading each fold's recordings is not included (data not prepared here)")
+    from .registry import discover
+
+    entries = discover()
+    for model in dict.fromkeys(job.model for job in jobs):
+        # a training stage the step model above does not count (e.g. DeepSleepNet's pre-training)
+        left_out = getattr(entries[model].cls, "cost_left_out", "") if model in entries else ""
+        if left_out:
+            notes.append(f"{model}: {left_out}")
     cals, cal_s, cached = {}, 0.0, 0
     for job in jobs:
         key = (job.model, json.dumps(job.params, sort_keys=True, default=str))

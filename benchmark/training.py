@@ -324,6 +324,9 @@ class DeepEntry(Entry):
     #: how a pass is cut into optimiser steps (:func:`pass_steps`): "windows" (:func:`fit_module`),
     #: or "recordings" for a loop that walks ``batch_size`` recordings side by side (cost plans use it)
     pass_steps_rule = "windows"
+    #: what of this entry's training the cost projection (``run --cost``) does not count, said in its
+    #: notes (empty: everything is counted)
+    cost_left_out = ""
 
     def __init__(self, seed: int = 0, **recipe):
         """Store ``seed`` and any :class:`TrainRecipe` field given (``max_passes``, ``lr``, ...).

@@ -140,7 +140,8 @@ def test_suite_states_one_budget_rule_for_every_deep_entry(suite):
     assert "tinysleepnet" in budgets
     if suite == "published":
         # each published entry at its authors' budget (they may differ): TinySleepNet's config/sleepedf.py
-        assert budgets["tinysleepnet"] == (200, 50)
+        assert budgets == {"tinysleepnet": (200, 50), "deepsleepnet": (200, 200), "attnsleep": (100, 100),
+                           "usleep": (12000, 200)}, budgets
         return
     assert "vivit" in budgets
     assert len(set(budgets.values())) == 1, f"{suite}: budgets differ between deep entries: {budgets}"
@@ -154,7 +155,9 @@ def test_published_suite_holds_the_entries_that_declare_their_authors_figures():
     entries = discover()
     for model in s["models"]:
         reported = entries[model].cls.reported
-        assert reported and all(r.accuracy is not None or r.macro_f1 is not None for r in reported), model
+        # a figure the paper does not print for Sleep-EDF-20 stays None, and the note says why
+        assert reported and all(r.accuracy is not None or r.macro_f1 is not None or r.note
+                                for r in reported), model
     assert load_suite("full")["models"]["tinysleepnet"] == s["models"]["tinysleepnet"]  # one experiment
 
 
