@@ -25,6 +25,8 @@ from sleepbench.benchmark.epochs import N_CLASSES, EpochSet
 from sleepbench.benchmark.registry import Reported, register
 from sleepbench.benchmark.training import DeepEntry, PassTracker, module_device, validation_macro_f1
 
+from ._precise_bn import PreciseBNModule, fit_with_precise_bn
+
 #: Trainable parameters of the authors' TensorFlow graph (``DeepSleepNet`` in ``deepsleep/model.py``,
 #: ``n_rnn_layers=2``, ``seq_length=25``, input 3000 samples = 30 s at 100 Hz, one channel), counted
 #: analytically from their layer definitions (``nn.conv_1d``, ``nn.batch_norm_new``, ``nn.fc`` and
@@ -64,7 +66,7 @@ def _pool(size: int) -> list[nn.Module]:
     return [SamePad(size, size), nn.MaxPool1d(size, size)]
 
 
-class DeepSleepNetModule(nn.Module):
+class DeepSleepNetModule(PreciseBNModule):
     """DeepSleepNet: two CNNs per 30-s epoch, then a bidirectional LSTM over the epochs plus a shortcut.
 
     Input ``x``: [batch, seq_len, n_channels, n_samples] float32 in µV (raw, unnormalised, as the
@@ -156,9 +158,6 @@ class DeepSleepNetModule(nn.Module):
         (``wd=1e-3``; every other layer is built with ``wd=0``)."""
         return [self.small[1].weight]
 
-    def batch_norms(self) -> list[nn.BatchNorm1d]:
-        return [m for m in self.modules() if isinstance(m, nn.BatchNorm1d)]
-
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Epochs [n, n_channels, n_samples] µV -> CNN features [n, 3072] (after the concat dropout)."""
         return self.feature_dropout(torch.cat([self.small(x), self.large(x)], dim=1))
@@ -199,38 +198,9 @@ class DeepSleepNetModule(nn.Module):
             out.append(logits[0])
         return torch.cat(out) if out else torch.zeros(0, N_CLASSES, device=x.device)
 
-    #: epochs [n, n_channels, n_samples] (µV) used to re-estimate BatchNorm statistics; None = off
-    bn_sample: torch.Tensor | None = None
-
-    def train(self, mode: bool = True):
-        """Switching from training to eval re-estimates BatchNorm statistics when ``bn_sample`` is set."""
-        reestimate = (not mode) and self.training and self.bn_sample is not None
-        super().train(mode)
-        if reestimate:
-            self.reestimate_bn(self.bn_sample)
-        return self
-
-    @torch.no_grad()
-    def reestimate_bn(self, epochs: torch.Tensor, batch: int = 256) -> None:
-        """Precise BatchNorm (Wu & Johnson 2021): population statistics of ``epochs`` with dropout off.
-
-        Every BatchNorm (the CNNs' and the shortcut's) gets the cumulative mean and variance over
-        ``epochs`` under the current weights, instead of the moving averages taken during training
-        (decay 0.999, i.e. slow, under dropout and from changing weights). Deterministic.
-        """
-        bns = self.batch_norms()
-        momenta = [bn.momentum for bn in bns]
-        for bn in bns:
-            bn.reset_running_stats()
-            bn.momentum = None  # cumulative average over the batches
-            bn.train()
-        try:
-            for i in range(0, len(epochs), batch):
-                self.shortcut(self.features(epochs[i:i + batch].to(self.classifier.weight.device)))
-        finally:
-            for bn, mom in zip(bns, momenta):
-                bn.momentum = mom
-                bn.eval()
+    def bn_forward(self, x: torch.Tensor) -> None:
+        """Precise BN (:class:`PreciseBNModule`): the CNNs' and the shortcut's BatchNorms."""
+        self.shortcut(self.features(x))
 
 
 def he_init_(m: nn.Module) -> None:
@@ -401,21 +371,7 @@ class DeepSleepNet(DeepEntry):
     def fit(self, train, valid):
         if abs(train.x.shape[2] / train.sfreq - 30.0) > 1e-6:
             raise ValueError("deepsleepnet expects 30-s epochs")
-        bn_sample = None
-        if self.precise_bn_epochs:
-            rng = np.random.default_rng([self.seed, 7])
-            n = min(int(self.precise_bn_epochs), len(train))
-            idx = np.sort(rng.choice(len(train), n, replace=False))
-            bn_sample = torch.from_numpy(np.ascontiguousarray(train.x[idx]))
-        self._bn_sample = bn_sample
-        try:
-            super().fit(train, valid)
-            if self.module_.training:  # no validation pass ran: re-estimate now
-                self.module_.eval()
-        finally:
-            del self._bn_sample
-            if hasattr(self, "module_"):
-                self.module_.bn_sample = None
+        fit_with_precise_bn(self, train, valid, super().fit)
         return self
 
     def _nights(self, data: EpochSet) -> list[tuple[int, int]]:

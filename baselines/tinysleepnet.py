@@ -19,6 +19,8 @@ from sleepbench.benchmark.epochs import N_CLASSES, EpochSet
 from sleepbench.benchmark.registry import Reported, register
 from sleepbench.benchmark.training import DeepEntry, PassTracker, module_device, pass_steps, validation_macro_f1
 
+from ._precise_bn import PreciseBNModule, fit_with_precise_bn
+
 #: Cross-entropy weights of W, N1, N2, N3, REM in the paper (N1, the rarest and hardest, x 1.5).
 PAPER_CLASS_WEIGHTS = (1.0, 1.5, 1.0, 1.0, 1.0)
 
@@ -45,7 +47,7 @@ class SamePad(nn.Module):
         return nn.functional.pad(x, (total // 2, total - total // 2))
 
 
-class TinySleepNetModule(nn.Module):
+class TinySleepNetModule(PreciseBNModule):
     """TinySleepNet: a per-epoch CNN followed by a 1-layer LSTM over the epochs of a night.
 
     Input ``x``: [batch, seq_len, n_channels, n_samples] float32 in µV (raw, unnormalised).
@@ -105,40 +107,9 @@ class TinySleepNetModule(nn.Module):
         self.lstm.bias_hh_l0.zero_()
         self.lstm.bias_ih_l0[units:2 * units].fill_(1.0)  # gate order i, f, g, o: TF forget_bias=1.0
 
-    #: epochs [n, n_channels, n_samples] (µV) used to re-estimate BatchNorm statistics; None = off
-    bn_sample: torch.Tensor | None = None
-
-    def train(self, mode: bool = True):
-        """Switching from training to eval re-estimates BatchNorm statistics when ``bn_sample`` is set."""
-        reestimate = (not mode) and self.training and self.bn_sample is not None
-        super().train(mode)
-        if reestimate:
-            self.reestimate_bn(self.bn_sample)
-        return self
-
-    @torch.no_grad()
-    def reestimate_bn(self, epochs: torch.Tensor, batch: int = 256) -> None:
-        """Precise BatchNorm (Wu & Johnson 2021): population statistics of ``epochs`` with dropout off.
-
-        The running averages that BatchNorm keeps during training are taken with dropout active
-        (dropout sits between BatchNorm layers here) and from changing weights; re-estimating them
-        on a fixed sample of training epochs with the final weights and without dropout removes
-        that mismatch. Deterministic.
-        """
-        bns = [m for m in self.cnn.modules() if isinstance(m, nn.BatchNorm1d)]
-        momenta = [bn.momentum for bn in bns]
-        for bn in bns:
-            bn.reset_running_stats()
-            bn.momentum = None  # cumulative average over the bn_sample batches
-            bn.train()
-        try:
-            for i in range(0, len(epochs), batch):
-                # the sample is kept on the host; batches follow the module (CPU or GPU)
-                self.cnn(epochs[i:i + batch].to(self.classifier.weight.device) / self.scale_uv)
-        finally:
-            for bn, mom in zip(bns, momenta):
-                bn.momentum = mom
-                bn.eval()
+    def bn_forward(self, x: torch.Tensor) -> None:
+        """Precise BN (:class:`PreciseBNModule`): every BatchNorm is in the CNN."""
+        self.features(x)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Epochs [n, n_channels, n_samples] µV -> CNN features [n, n_features]."""
@@ -303,21 +274,7 @@ class TinySleepNet(DeepEntry):
             raise ValueError("tinysleepnet expects 30-s epochs")
         if len(self.class_weights) != N_CLASSES:
             raise ValueError(f"tinysleepnet: class_weights needs {N_CLASSES} values, got {self.class_weights!r}")
-        bn_sample = None
-        if self.precise_bn_epochs:
-            rng = np.random.default_rng([self.seed, 7])
-            n = min(int(self.precise_bn_epochs), len(train))
-            idx = np.sort(rng.choice(len(train), n, replace=False))
-            bn_sample = torch.from_numpy(np.ascontiguousarray(train.x[idx]))
-        self._bn_sample = bn_sample
-        try:
-            super().fit(train, valid)
-            if self.module_.training:  # no validation pass ran: re-estimate now
-                self.module_.eval()
-        finally:
-            del self._bn_sample
-            if hasattr(self, "module_"):
-                self.module_.bn_sample = None
+        fit_with_precise_bn(self, train, valid, super().fit)
         return self
 
     # --- the paper's training: stateful over nights ------------------------------------------------
