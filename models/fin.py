@@ -107,7 +107,25 @@ def relative_spectrum(psd: torch.Tensor) -> torch.Tensor:
     return p / (p.sum(-1, keepdim=True) + SPECTRUM_FLOOR)
 
 
-class FixedFrontFIN(nn.Module):
+class _FIN(nn.Module):
+    """What every FIN design shares: ``front_end`` (no parameters) -> ``embed_front`` (learned) ->
+    the embedding [batch, embed_dim] -> ``head`` -> the standardised target, which ``target_mean``
+    and ``target_std`` turn back into the feature's units."""
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` [batch, 3000] µV -> embedding [batch, embed_dim]."""
+        return self.embed_front(self.front_end(x))
+
+    def output(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Embedding -> feature estimate in the feature's units."""
+        return self.head(embedding) * self.target_std + self.target_mean
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` [batch, 3000] µV -> feature estimate [batch, n_outputs] (feature units)."""
+        return self.output(self.embed(x))
+
+
+class FixedFrontFIN(_FIN):
     """A fixed-front-end FIN (version 5): input ``x`` [batch, 3000] µV (30 s at 100 Hz) -> the
     feature [batch, n_outputs].
 
@@ -190,18 +208,6 @@ class FixedFrontFIN(nn.Module):
         if "spectral" in self.paths:
             pooled.append(torch.log(front["spectrum"] @ torch.exp(self.filters) + 1e-6))
         return self.mlp(torch.cat(pooled, dim=1))
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` [batch, 3000] µV -> embedding [batch, embed_dim]."""
-        return self.embed_front(self.front_end(x))
-
-    def output(self, embedding: torch.Tensor) -> torch.Tensor:
-        """Embedding -> feature estimate in the feature's units."""
-        return self.head(embedding) * self.target_std + self.target_mean
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` [batch, 3000] µV -> feature estimate [batch, n_outputs] (feature units)."""
-        return self.output(self.embed(x))
 
 
 @dataclass(frozen=True)
@@ -297,7 +303,7 @@ def strided_conv(z: torch.Tensor, weight: torch.Tensor, stride: int) -> torch.Te
     return out
 
 
-class FINModule(nn.Module):
+class FINModule(_FIN):
     """A raw-signal FIN (version 6, the default): input ``x`` [batch, 3000] µV (30 s at 100 Hz) ->
     the feature [batch, n_outputs].
 
@@ -376,18 +382,6 @@ class FINModule(nn.Module):
                                 for conv in self.convs], dim=1)
             pooled.append(torch.log(energy @ torch.exp(self.mix) + 1e-6))
         return self.mlp(torch.cat(pooled, dim=1))
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` [batch, 3000] µV -> embedding [batch, embed_dim]."""
-        return self.embed_front(self.front_end(x))
-
-    def output(self, embedding: torch.Tensor) -> torch.Tensor:
-        """Embedding -> feature estimate in the feature's units."""
-        return self.head(embedding) * self.target_std + self.target_mean
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` [batch, 3000] µV -> feature estimate [batch, n_outputs] (feature units)."""
-        return self.output(self.embed(x))
 
 
 @dataclass(frozen=True)
