@@ -266,7 +266,7 @@ class FixedFrontConfig:
 #: (``FINConfig.epochs``).
 RAW_PATHS = {"entropy": ("amplitude", "conv"), "bandpower": ("conv",)}
 RAW_PATH_NAMES = ("amplitude", "conv")
-#: Pre-training learning rate of the raw FINs per kind (AdamW, cosine decay, 12 passes). Entropy:
+#: Pre-training learning rate of the raw FINs per kind (AdamW, cosine decay; chosen at 12 passes). Entropy:
 #: 2e-2 gave 0.909 held-out synthetic R², 1e-2 0.912 (without the log-pooled means, and the latter
 #: with the short scale's stride at 0.1 s: not a clean comparison; 1e-2 is what the prototypes used).
 RAW_LR = {"entropy": 1e-2, "bandpower": 1e-2}

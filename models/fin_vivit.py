@@ -14,7 +14,7 @@ between entries is the feature branch and nothing else.
 
 What the trunk receives (``fusion``):
 
-* ``"output"`` (default, the FIN way of Saba-Sadiya et al. 2021): each FIN's *output*, the imitated
+* ``"output"`` (default, the FIN way of Saba-Sadiya et al. 2022): each FIN's *output*, the imitated
   feature itself (1 entropy value, 5 log10 relative band powers per epoch), standardised by the
   same fixed constants as the oracle's exact features (:func:`sleepbench.models.fin.target_stats`). So
   ``fin-vivit-frozen`` and ``vivit-oracle`` differ only by the imitation error, and a single-FIN
