@@ -374,8 +374,6 @@ class DeepSleepNet(DeepEntry):
         fit_with_precise_bn(self, train, valid, super().fit)
         return self
 
-    def _nights(self, data: EpochSet) -> list[tuple[int, int]]:
-        return [(int(a), int(b)) for a, b in zip(data.offsets[:-1], data.offsets[1:]) if b > a]
 
     def _l2(self, module: DeepSleepNetModule) -> torch.Tensor:
         return self.weight_decay * 0.5 * sum((w ** 2).sum() for w in module.l2_weights())
@@ -434,7 +432,7 @@ class DeepSleepNet(DeepEntry):
                                betas=(0.9, 0.999), eps=1e-8)
         x, y = train.x, train.y
         sl, bs = int(self.seq_len), int(self.batch_size)
-        plan = [(a, *night_rows(b - a, bs, sl)) for a, b in self._nights(train)]
+        plan = [(a, *night_rows(b - a, bs, sl)) for a, b in train.spans()]
         cap = self.steps_per_pass or None
         n_steps = sum(steps for *_, steps in plan)
         tracker = PassTracker(module, recipe, min(n_steps, cap) if cap else n_steps, validation=len(valid) > 0)
@@ -478,7 +476,7 @@ class DeepSleepNet(DeepEntry):
         module.eval()
         device = module_device(module)
         proba = np.zeros((len(data), N_CLASSES), dtype=np.float32)
-        for a, b in self._nights(data):
+        for a, b in data.spans():
             with autocast(device):
                 logits = module.predict_night(torch.from_numpy(data.x[a:b]).to(device), int(self.seq_len))
             proba[a:b] = torch.softmax(logits.float(), dim=-1).cpu().numpy()

@@ -279,8 +279,6 @@ class TinySleepNet(DeepEntry):
 
     # --- the paper's training: stateful over nights ------------------------------------------------
 
-    def _nights(self, data: EpochSet) -> list[tuple[int, int]]:
-        return [(int(a), int(b)) for a, b in zip(data.offsets[:-1], data.offsets[1:]) if b > a]
 
     def _pass_steps(self, lengths: list[int]) -> int:
         """Optimiser steps of one pass over nights of ``lengths`` taken in this order."""
@@ -292,7 +290,7 @@ class TinySleepNet(DeepEntry):
         module, recipe = self.module_, self.recipe()
         device = module_device(module)
         rng = np.random.default_rng(self.seed)
-        nights = self._nights(train)
+        nights = train.spans()
         conv_w = [m.weight for m in module.cnn.modules() if isinstance(m, nn.Conv1d)]
         opt = torch.optim.Adam(module.parameters(), lr=self.lr, betas=(0.9, 0.999), eps=1e-8)
         cw = torch.tensor(self.class_weights, dtype=torch.float32, device=device)
@@ -366,7 +364,7 @@ class TinySleepNet(DeepEntry):
         module.eval()
         device = module_device(module)
         proba = np.zeros((len(data), N_CLASSES), dtype=np.float32)
-        for a, b in self._nights(data):
+        for a, b in data.spans():
             with autocast(device):
                 logits = module.predict_night(torch.from_numpy(data.x[a:b]).to(device))
             proba[a:b] = torch.softmax(logits.float(), dim=-1).cpu().numpy()

@@ -302,9 +302,6 @@ class USleep(DeepEntry):
 
     # --- preprocessing -------------------------------------------------------------------------------
 
-    @staticmethod
-    def _nights(data: EpochSet) -> list[tuple[int, int]]:
-        return [(int(a), int(b)) for a, b in zip(data.offsets[:-1], data.offsets[1:]) if b > a]
 
     def scaled(self, data: EpochSet, a: int, b: int) -> np.ndarray:
         """Epochs ``a:b`` of one recording [n, C, S], clipped and robust-scaled by its own statistics."""
@@ -362,7 +359,7 @@ class USleep(DeepEntry):
         rng = np.random.default_rng(self.seed)
         L, bs = int(self.seq_len), int(self.batch_size)
         recs = [(self.scaled(train, a, b), train.y[a:b].astype(np.int64))
-                for a, b in self._nights(train) if b - a >= L]
+                for a, b in train.spans() if b - a >= L]
         if not recs:
             raise ValueError(f"usleep: no training recording has seq_len = {L} epochs")
         by_class = [[np.flatnonzero(y == k) for k in range(N_CLASSES)] for _, y in recs]
@@ -406,7 +403,7 @@ class USleep(DeepEntry):
         device = module_device(module)
         L = int(self.seq_len)
         proba = np.zeros((len(data), N_CLASSES), dtype=np.float32)
-        for a, b in self._nights(data):
+        for a, b in data.spans():
             x = self.scaled(data, a, b)
             n = b - a
             if n <= L:

@@ -61,5 +61,10 @@ class EpochSet:
         """Start of each recording in the concatenated arrays (length n_recordings + 1)."""
         return np.concatenate([[0], np.cumsum([len(r.y) for r in self.recordings])])
 
+    def spans(self) -> list[tuple[int, int]]:
+        """``(first, end)`` epoch index of each non-empty recording in the concatenated arrays."""
+        o = self.offsets
+        return [(int(a), int(b)) for a, b in zip(o[:-1], o[1:]) if b > a]
+
     def __len__(self) -> int:
         return int(sum(len(r.y) for r in self.recordings))
