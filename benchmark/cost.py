@@ -41,7 +41,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -289,9 +289,15 @@ def _calibrate_classic(model, params, seed, n_channels, n_samples, sfreq) -> Cal
     return Calibration(model, "classic", fixed, fit_per_epoch_s=slope, predict_per_epoch_s=per_epoch)
 
 
+#: Parameters that set how long training runs, not how long a step takes: left out of the
+#: calibration's key (one calibration serves every budget) and read from the job by the projection.
+BUDGET_PARAMS = ("max_passes", "patience", "pretrain_passes", "pretrain_patience")
+
+
 def calibration_key(model: str, params: dict, shape: tuple, device: str, threads,
                     precision: str = "fp32") -> str:
-    """Cache key: the entry, its parameters, the data shape, and what sets speed on this machine.
+    """Cache key: the entry, its parameters but the budget (:data:`BUDGET_PARAMS`), the data shape,
+    and what sets speed on this machine.
 
     The entry's code is its code hash (:func:`sleepbench.benchmark.identity.code_identity`: its modules, what
     they import, the harness, shipped weights), not the commit: a commit that touches other
@@ -305,6 +311,7 @@ def calibration_key(model: str, params: dict, shape: tuple, device: str, threads
     from .store import environment
 
     env = environment()
+    params = {k: v for k, v in params.items() if k not in BUDGET_PARAMS}
     return config_key("calibration", 3, model, json.dumps(params, sort_keys=True, default=str),
                       list(shape), device_info(device), threads, env["packages"].get("torch"),
                       code_identity(get_entry(model).cls)["hash"], os.uname().nodename,
@@ -344,11 +351,11 @@ def fold_seconds(cal: Calibration, shape: FoldShape) -> tuple[float, float]:
     if cal.kind == "classic":
         t = cal.fixed_s + cal.fit_per_epoch_s * sum(shape.train) + infer * shape.n_test
         return t, t
-    from .training import pass_steps
+    from .training import pass_batches
 
     r = cal.recipe
-    steps = pass_steps(shape.train, r["batch_size"], r["seq_len"], r.get("pass_steps", "windows"),
-                       cap=r.get("steps_per_pass"))
+    steps = pass_batches(shape.train, r["batch_size"], r["seq_len"], r.get("pass_steps", "windows"),
+                         cap=r.get("steps_per_pass"))
     per_pass = steps * cal.step_s + shape.n_valid * infer
     hi = int(r["max_passes"])
     lo = min(hi, int(r["patience"]) + 1) if shape.n_valid else hi  # no validation: no early stop
@@ -442,6 +449,9 @@ def project(jobs: list, workers: int, data=None, cache_dir=None, refresh: bool =
         notes.append(f"{cached} calibration(s) reused from the cache (same entry, parameters, "
                      "device, threads, torch and entry code)")
     per_job, per_model = {}, {}
+    params_of = {(job.model, json.dumps(job.params, sort_keys=True, default=str)): job.params for job in jobs}
+    for key in cals:  # the budget each job's parameters set, one entry built per parameter set
+        cals[key] = _with_budget(cals[key], key[0], params_of[key])
     for job in jobs:
         cal = cals[(job.model, json.dumps(job.params, sort_keys=True, default=str))]
         fs = by_fold[job.fold]
@@ -471,6 +481,18 @@ def project(jobs: list, workers: int, data=None, cache_dir=None, refresh: bool =
     if any(m.get("error") for m in per_model.values()):
         notes.append("entries whose calibration failed are left out of the totals")
     return Projection(per_job, slowdown, workers, per_model, notes, cal_s, device_info(device))
+
+
+def _with_budget(cal: Calibration, model: str, params: dict) -> Calibration:
+    """``cal`` with the passes and patience of ``model`` at these parameters (a cached calibration
+    may come from the same entry at another budget)."""
+    if cal.kind != "deep" or cal.error:
+        return cal
+    from .registry import make_entry
+
+    recipe = make_entry(model, 0, params).recipe()
+    return replace(cal, recipe={**cal.recipe, "max_passes": int(recipe.max_passes),
+                                "patience": int(recipe.patience)})
 
 
 def _load_seconds_per_epoch(data) -> float | None:

@@ -203,6 +203,17 @@ def test_tinysleepnet_learns():
     assert macro_f1(test.y, untrained.predict(test)) < macro_f1(test.y, m.predict(test)) - 0.2
 
 
+@pytest.mark.slow
+def test_tinysleepnet_runs_through_the_runner_on_quick(quick_cache, tmp_path):
+    """Fold 0 of the quick protocol through the runner at a tiny budget (the quick suite leaves
+    TinySleepNet out for time: its file says why)."""
+    from tests.support.runner import fold0_record
+
+    rec = fold0_record("tinysleepnet", {"max_passes": 1, "steps_per_pass": 2, "precise_bn_epochs": 64},
+                       "quick", tmp_path, cache_dir=quick_cache)
+    assert rec["entry_report"]["training"]["steps_run"] == 2
+
+
 # --- yasa ------------------------------------------------------------------------------------------
 
 @pytest.mark.slow

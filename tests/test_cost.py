@@ -137,6 +137,42 @@ def test_a_real_run_ends_with_projected_vs_actual(toy_plugin, quick_cache, tmp_p
     assert "toy-prior" in cached
 
 
+def test_the_quick_suite_runs_without_a_projection_unless_asked(monkeypatch, tmp_path, capsys):
+    """quick (`projection: false`) starts its jobs without calibrating; --projection restores it;
+    other suites project by default."""
+    import sleepbench.benchmark.cost as cost
+    from sleepbench.benchmark import runner
+    from sleepbench.benchmark.cli import main
+    from sleepbench.benchmark.suites import load_suite
+
+    calls = []
+    monkeypatch.setattr(cost, "run_projection", lambda *a, **k: calls.append(a) or None)
+    monkeypatch.setattr(runner, "prepare_data", lambda jobs, workers: type("D", (), {"problems": lambda s: []})())
+    monkeypatch.setattr(runner, "run", lambda jobs, **k: [])
+    monkeypatch.setattr(runner, "summarize", lambda results, problems: "")
+    monkeypatch.setattr(runner, "exit_status", lambda results: 0)
+    base = ["run", "--suite", "quick", "--models", "majority", "--results", str(tmp_path)]
+    assert main(base) == 0 and calls == []
+    assert main([*base, "--projection"]) == 0 and len(calls) == 1
+    assert load_suite("quick")["projection"] is False
+    assert load_suite("full")["projection"] is True and load_suite("published")["projection"] is True
+
+
+def test_one_calibration_serves_every_budget_of_an_entry(tmp_path):
+    """Passes and patience set how long a fold runs, not how long a step takes: they are not in the
+    calibration's key, and the projection reads them from each job."""
+    from sleepbench.benchmark.cost import Calibration, _with_budget, calibration_key
+
+    shape = (1, 3000, 100.0)
+    a = calibration_key("vivit", {"max_passes": 6, "patience": 3}, shape, "cpu", 1)
+    assert a == calibration_key("vivit", {"max_passes": 200, "patience": 50}, shape, "cpu", 1)
+    assert a != calibration_key("vivit", {"max_passes": 6, "batch_size": 4}, shape, "cpu", 1)
+    cal = Calibration("vivit", "deep", 1.0, step_s=0.1, recipe={"batch_size": 16, "seq_len": 10,
+                      "pass_steps": "windows", "steps_per_pass": None, "max_passes": 6, "patience": 3})
+    assert _with_budget(cal, "vivit", {"max_passes": 200, "patience": 50}).recipe["max_passes"] == 200
+    assert _with_budget(cal, "vivit", {"max_passes": 200, "patience": 50}).recipe["patience"] == 50
+
+
 def test_calibrations_are_kept_across_commits_that_leave_the_entry_alone(monkeypatch):
     """The calibration cache key follows the entry's code hash, not the commit."""
     import sleepbench.benchmark.identity as identity
@@ -174,15 +210,24 @@ def test_the_one_pass_fold_measurement_runs(quick_cache):
 def test_a_stateful_loop_is_projected_at_its_own_steps_per_pass():
     """TinySleepNet walks 15 nights side by side, 20 epochs a step: a pass over 32 nights of 1,200
     epochs is 3 groups x 60 = 180 steps (what its loop ran on surrogate-20's fold 0), not
-    ceil(32 x 60 windows / 15) = 128."""
+    ceil(32 x 60 windows / 15) = 128. The last group has 2 rows, so its 60 steps cost 2/15 of a
+    full batch's: 120 + 8 full-batch steps of time."""
     from sleepbench.benchmark.registry import make_entry
-    from sleepbench.benchmark.training import pass_steps
+    from sleepbench.benchmark.training import pass_batches, pass_steps
 
     shape = FoldShape(0, [1200] * 32, n_valid=0, n_test=0)
     recipe = {"batch_size": 15, "seq_len": 20, "steps_per_pass": None, "max_passes": 1, "patience": 1}
-    for rule, steps in (("recordings", 180), ("windows", 128)):
+    for rule, work in (("recordings", 128), ("windows", 128)):
         cal = Calibration("x", "deep", 0.0, step_s=1.0, recipe={**recipe, "pass_steps": rule})
-        assert fold_seconds(cal, shape) == (steps, steps)
+        assert fold_seconds(cal, shape) == pytest.approx((work, work))
+    # fewer nights than a batch (the quick protocol's 6 training nights of 480 epochs): 24 steps of
+    # 6 rows each
+    assert pass_steps([480] * 6, 15, 20, "recordings") == 24
+    assert pass_batches([480] * 6, 15, 20, "recordings") == pytest.approx(24 * 6 / 15)
+    assert pass_batches([480] * 6, 15, 20, "recordings", cap=10) == pytest.approx(10 * 6 / 15)
+    # every window at stride 1 (SleePyCo's stage 2): 6 nights x 471 windows of 10 epochs, 64 a step
+    assert pass_steps([480] * 6, 64, 10, "every-window") == 45
+    assert make_entry("sleepyco", seed=0).pass_steps_rule == "every-window"
     tsn = make_entry("tinysleepnet", seed=0)
     assert tsn.pass_steps_rule == "recordings" and tsn._pass_steps([1200] * 32) == 180
     assert pass_steps([1200] * 32, 15, 20, "recordings") == 180

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 #: Small budgets, applied to the entries that take them (see :func:`sleepbench.benchmark.registry.make_entry`).
 #: ``depth`` 1: the code paths are the same at any depth, and the origin's 6.5 M-parameter ViViT at
 #: full depth would make this test minutes longer.
-SMALL = {"max_passes": 1, "steps_per_pass": 3, "batch_size": 8, "depth": 1,
+SMALL = {"max_passes": 1, "steps_per_pass": 3, "batch_size": 8, "pretrain_batch_size": 8, "depth": 1,
          "seq_len": 10, "precise_bn_epochs": 64,
          "fin_config": {"n_train": 600, "n_valid": 100, "epochs": 1, "batch_size": 64}}
 

@@ -227,21 +227,15 @@ def test_learns_on_synthetic_data():
 
 @pytest.mark.slow
 def test_runs_through_the_runner_on_quick(quick_cache, tmp_path):
-    from sleepbench.benchmark.runner import list_jobs, run
+    from tests.support.runner import fold0_record
 
     params = {**TINY, "depth": 1, "steps_per_pass": 1, "seq_len": 2}  # stride-1 prediction costs seq_len
-    jobs = list_jobs("quick", {"usleep": params}, [0], tmp_path, cache_dir=quick_cache)[:1]
-    (res,) = run(jobs, progress=False)
-    assert res.status == "done", res.error
-    assert 0.0 <= res.metrics["accuracy"] <= 1.0
+    fold0_record("usleep", params, "quick", tmp_path, cache_dir=quick_cache)
 
 
 @pytest.mark.slow
 def test_runs_through_the_runner_on_the_real_night(real_dir, tmp_path):
-    from sleepbench.benchmark.runner import list_jobs, run
+    from tests.support.runner import fold0_record
 
     params = {**TINY, "depth": 1, "steps_per_pass": 1}
-    jobs = list_jobs("real-night", {"usleep": params}, [0], tmp_path, data_dir=real_dir,
-                     cache_dir=tmp_path / "cache")[:1]
-    (res,) = run(jobs, progress=False)
-    assert res.status == "done", res.error
+    fold0_record("usleep", params, "real-night", tmp_path, data_dir=real_dir, cache_dir=tmp_path / "cache")

@@ -89,6 +89,15 @@ BIBTEX: dict[str, str] = {
   year    = {2017},
   doi     = {10.1109/TNSRE.2017.2721116}
 }""",
+    "lee2024sleepyco": """@article{lee2024sleepyco,
+  author  = {Lee, Seongju and Yu, Yeonguk and Back, Seunghyeok and Seo, Hogeon and Lee, Kyoobin},
+  title   = {{SleePyCo}: Automatic sleep scoring with feature pyramid and contrastive learning},
+  journal = {Expert Systems with Applications},
+  volume  = {240},
+  pages   = {122551},
+  year    = {2024},
+  doi     = {10.1016/j.eswa.2023.122551}
+}""",
     "eldele2021attnsleep": """@article{eldele2021attnsleep,
   author  = {Eldele, Emadeldeen and Chen, Zhenghua and Liu, Chengyu and Wu, Min and Kwoh, Chee-Keong and Li, Xiaoli and Guan, Cuntai},
   title   = {An Attention-Based Deep Learning Approach for Sleep Stage Classification With Single-Channel {EEG}},
@@ -244,6 +253,7 @@ ENTRIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "deepsleepnet": ("DeepSleepNet", ("supratak2017deepsleepnet",)),
     "attnsleep": ("AttnSleep", ("eldele2021attnsleep",)),
     "usleep": ("U-Sleep", ("perslev2021usleep",)),
+    "sleepyco": ("SleePyCo", ("lee2024sleepyco",)),
     "vivit": ("ViViT", _VIVIT),
     "vivit-seed": ("ViViT (per-epoch frames)", _VIVIT),
     "vivit-oracle": ("ViViT + exact features", _FIN),

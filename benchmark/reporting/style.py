@@ -35,7 +35,7 @@ FIXED = {
     "fin-vivit-scratch": ("orange", 4), "fin-vivit-fixedfront": ("orange", 5),
     "vivit-origin": ("sky", 1), "fin-vivit-origin": ("sky", 2),
     "tinysleepnet": ("green", 0), "deepsleepnet": ("green", 1), "attnsleep": ("green", 2),
-    "usleep": ("green", 3), "yasa": ("purple", 0), "bandpower-gbm": ("orange", 0),
+    "usleep": ("green", 3), "sleepyco": ("green", 4), "yasa": ("purple", 0), "bandpower-gbm": ("orange", 0),
     "majority": ("grey", 0),
 }
 #: colours handed to entries not in FIXED
