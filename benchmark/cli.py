@@ -197,9 +197,11 @@ def cmd_run(args) -> int:
     from sleepbench.benchmark.runner import exit_status, list_jobs, prepare_data, run, summarize
     from sleepbench.benchmark.suites import load_suite
 
+    projection = args.projection
     if args.suite:
         suite = load_suite(args.suite)
         protocol, models, seeds = suite["protocol"], suite["models"], suite["seeds"]
+        projection = suite["projection"] if projection is None else projection
         if args.models:  # a subset of the suite, at the suite's settings (budgets)
             names = [m.strip() for m in args.models.split(",") if m.strip()]
             unknown = [m for m in names if m not in models]
@@ -237,7 +239,10 @@ def cmd_run(args) -> int:
     if gpu_resources(args.executor, args.device):
         options["resources"] = gpu_resources(args.executor, args.device)
     data = prepare_data(jobs, args.workers)
-    projection = run_projection(jobs, args.workers, data, args.cache_dir, log=stderr)
+    if projection is not False:
+        projection = run_projection(jobs, args.workers, data, args.cache_dir, log=stderr)
+    else:
+        projection = None
     t_run = time.perf_counter()
     results = run(jobs, executor=args.executor, workers=args.workers, force=args.force,
                   prepared=True, **options)
@@ -467,6 +472,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cost", action="store_true",
                    help="print the jobs and their projected wall time (a short calibration on this "
                         "machine) and exit without running them")
+    p.add_argument("--projection", action=argparse.BooleanOptionalAction, default=None,
+                   help="before running, print the projected wall time, and compare it with the real "
+                        "one at the end (each entry's first projection calibrates it on this machine, "
+                        "~10 s per entry, cached after). Default: the suite's `projection` (true but "
+                        "in quick, whose smoke run would spend a fifth of its time calibrating)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("tables", help="write tables and figures from the run records")

@@ -14,6 +14,8 @@ the declared contrasts.
       tinysleepnet: {max_passes: 4}
     contrasts:                   # optional: (model, reference) pairs tested together, Holm-adjusted
       - [fin-vivit, vivit]
+    projection: false            # optional (default true): whether `sleepbench run` calibrates each
+                                 # entry to project the wall time first (`--[no-]projection` overrides)
 
 Any other top-level key is an error (a typo such as ``contrast:`` must not be silently ignored).
 """
@@ -29,7 +31,8 @@ from sleepbench.errors import UserError
 
 SUITE_DIR = Path(__file__).parent
 #: The top-level keys a suite file may have.
-KEYS = ("name", "protocol", "seeds", "reference", "budget_rule", "description", "models", "contrasts")
+KEYS = ("name", "protocol", "seeds", "reference", "budget_rule", "description", "models", "contrasts",
+        "projection")
 
 
 def available() -> list[str]:
@@ -65,6 +68,9 @@ def load_suite(name_or_path: str) -> dict:
         if renamed:
             raise UserError(renamed)
     suite.setdefault("name", path.stem)
+    suite.setdefault("projection", True)
+    if not isinstance(suite["projection"], bool):
+        raise UserError(f"{path}: projection is true or false, got {suite['projection']!r}")
     contrasts = []
     for item in suite.get("contrasts") or []:
         if not (isinstance(item, (list, tuple)) and len(item) == 2 and all(isinstance(x, str) for x in item)):
