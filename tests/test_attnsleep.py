@@ -4,9 +4,6 @@ determinism, and runs through the runner on the quick and real-night protocols."
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -203,21 +200,24 @@ def test_is_deterministic(syn):
 
 @pytest.mark.slow
 def test_learns_on_synthetic_nights():
-    """50 steps of 4 epochs lift the test macro-F1 well above the untrained model's. The MRCNN's
+    """90 steps of 8 epochs lift the test macro-F1 well above the untrained model's. The MRCNN's
     dropout is off here: with it (0.5, before BatchNorm layers) the BatchNorm running statistics
-    need more steps than a unit test affords before eval-mode predictions stop collapsing."""
+    need more steps than a unit test affords before eval-mode predictions stop collapsing. The sizes
+    leave a margin on any ATen kernel set: over seeds 0-2 and the AVX512, AVX2 and default kernel sets
+    the trained macro-F1 is 0.60-1.00 (0.96 at seed 0 on each); the selection on one 60-epoch
+    validation night makes it vary this much."""
     from sleepbench.benchmark.training import seed_everything
 
-    train, valid, test = synthetic_set(2, 50, seed=11), synthetic_set(1, 30, seed=2), synthetic_set(1, 60, seed=3)
-    m = AttnSleep(seed=0, max_passes=2, patience=2, batch_size=4, cnn_dropout=0.0).fit(train, valid)
+    train, valid, test = synthetic_set(4, 60, seed=11), synthetic_set(1, 60, seed=2), synthetic_set(2, 60, seed=3)
+    m = AttnSleep(seed=0, max_passes=3, patience=3, batch_size=8, cnn_dropout=0.0).fit(train, valid)
     losses = [h["loss"] for h in m.training_["history"]]
-    assert losses[-1] < losses[0] and m.training_["steps_run"] == 50
+    assert losses[-1] < losses[0] and m.training_["steps_run"] == 90
     assert not m.module_.training
     trained = macro_f1(test.y, m.predict(test))
     seed_everything(0)  # the same initial weights as the trained model's
     untrained = AttnSleep(seed=0, cnn_dropout=0.0)
     untrained.module_ = untrained.build_module(1, N_SAMPLES)
-    assert trained > 0.4 and trained > macro_f1(test.y, untrained.predict(test)) + 0.2
+    assert trained > 0.45 and trained > macro_f1(test.y, untrained.predict(test)) + 0.3
 
 
 # --- end to end through the runner --------------------------------------------------------------------
@@ -225,13 +225,9 @@ def test_learns_on_synthetic_nights():
 def _run_protocol(protocol, tmp_path, **kw):
     """Fold 0 of ``protocol`` through the runner at the TINY budget (one fold: predicting a quick
     fold's validation and test subjects already takes most of this test's time on one thread)."""
-    from sleepbench.benchmark.runner import list_jobs, run
+    from tests.support.runner import fold0_record
 
-    jobs = list_jobs(protocol, {"attnsleep": dict(TINY)}, [0], tmp_path / "results", **kw)[:1]
-    results = run(jobs, progress=False)
-    assert [r.status for r in results] == ["done"] * len(jobs)
-    rec = json.loads(Path(results[0].path).read_text())
-    assert rec["model"]["name"] == "attnsleep"
+    rec = fold0_record("attnsleep", TINY, protocol, tmp_path, **kw)
     assert rec["model"]["n_params"] == REFERENCE_N_PARAMS
     assert rec["model"]["n_trainable_params"] == REFERENCE_N_USED_PARAMS
     report = rec["entry_report"]

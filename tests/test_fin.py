@@ -276,23 +276,32 @@ def rebuild_against_shipped(real_dir: str | None) -> dict:
     return rebuild_fins(progress=False, real_dir=real_dir)
 
 
+@pytest.fixture(scope="module")
+def rebuilt_under_each_kernel_set():
+    """The default FINs rebuilt under both kernel sets side by side (one child each, one thread).
+    Both default FINs are pre-trained afresh (24 passes each: ~4.5 min on an idle 2-core machine,
+    several times that when other jobs share the cores): the limit is generous, not a target."""
+    from tests.conftest import REAL_DIR, REAL_HYP, REAL_PSG
+    from tests.support.kernel_sets import call_side_by_side
+
+    real = str(REAL_DIR) if REAL_PSG.is_file() and REAL_HYP.is_file() else None
+    return real, call_side_by_side(["own", "default"], "tests.test_fin:rebuild_against_shipped", real,
+                                   timeout=3000)
+
+
 @pytest.mark.subprocess
 @pytest.mark.slow
 @pytest.mark.parametrize("kernel_set", ["own", "default"])
-def test_rebuilt_fins_imitate_as_well_as_the_shipped_ones(kernel_set):
+def test_rebuilt_fins_imitate_as_well_as_the_shipped_ones(kernel_set, rebuilt_under_each_kernel_set):
     """Cross-machine check (no bytes compared): the default FINs rebuilt here, under this machine's
     own CPU kernel set and under torch's portable one, imitate their features as well as the shipped
     files (written on another machine): |dR2| <= EQUIVALENT_R2 on held-out synthetic signals, and on
     SC4001E0, when it is there, the real-night targets the shipped FINs meet. Their bytes match only
     on the kernel set that wrote them."""
     from sleepbench.models.fin_rebuild import EQUIVALENT_R2
-    from tests.conftest import REAL_DIR, REAL_HYP, REAL_PSG
-    from tests.support.kernel_sets import call
 
-    real = str(REAL_DIR) if REAL_PSG.is_file() and REAL_HYP.is_file() else None
-    # both default FINs pre-trained afresh at one thread (24 passes each: ~4.5 min on an idle 2-core
-    # machine, several times that when other jobs share the cores): a generous limit, not a target
-    for kind, r in call(kernel_set, "tests.test_fin:rebuild_against_shipped", real, timeout=3000).items():
+    real, rebuilt = rebuilt_under_each_kernel_set
+    for kind, r in rebuilt[kernel_set].items():
         assert r["shipped_sha256"] is not None, f"{kind}: nothing shipped for this FIN version"
         assert r["equivalent"], (
             f"cross-machine check: the {kind} FIN rebuilt under the {kernel_set} CPU kernel set "

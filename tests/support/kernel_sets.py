@@ -31,17 +31,42 @@ def kernel_set_env(kernel_set: str) -> dict[str, str]:
     return {**os.environ, **KERNEL_SETS[kernel_set]}
 
 
+def _child(target: str, args) -> list[str]:
+    module, func = target.split(":")
+    code = (f"import json, sys; from {module} import {func} as f; "
+            f"print(json.dumps(f(*json.loads(sys.argv[1]))))")
+    return [sys.executable, "-c", code, json.dumps(args)]
+
+
+def call_side_by_side(kernel_sets, target: str, *args, timeout: float = 900) -> dict:
+    """``module:function(*args)`` under each of ``kernel_sets`` at once, one child process each
+    (``own`` too), so that a check of two kernel sets takes the wall time of one on two cores.
+    Returns {kernel set: result}."""
+    procs = {k: subprocess.Popen(_child(target, args), cwd=REPO, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env=kernel_set_env(k))
+             for k in kernel_sets}
+    out = {}
+    try:
+        for k, p in procs.items():
+            stdout, stderr = p.communicate(timeout=timeout)
+            assert p.returncode == 0, f"{target} under the {k} kernel set failed:\n{stderr[-3000:]}"
+            out[k] = json.loads(stdout.strip().splitlines()[-1])
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+    return out
+
+
 def call(kernel_set: str, target: str, *args, timeout: float = 900):
     """``module:function(*args)`` under ``kernel_set``: in this process for ``own``, else in a child
     process with that set's environment. Arguments and the result travel as JSON."""
-    module, func = target.split(":")
     if kernel_set == "own":
         import importlib
 
+        module, func = target.split(":")
         return json.loads(json.dumps(getattr(importlib.import_module(module), func)(*args)))
-    code = (f"import json, sys; from {module} import {func} as f; "
-            f"print(json.dumps(f(*json.loads(sys.argv[1]))))")
-    p = subprocess.run([sys.executable, "-c", code, json.dumps(args)], cwd=REPO, capture_output=True,
-                       text=True, timeout=timeout, env=kernel_set_env(kernel_set))
+    p = subprocess.run(_child(target, args), cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                       env=kernel_set_env(kernel_set))
     assert p.returncode == 0, f"{target} under the {kernel_set} kernel set failed:\n{p.stderr[-3000:]}"
     return json.loads(p.stdout.strip().splitlines()[-1])
