@@ -117,7 +117,7 @@ bench: install  ## performance benchmarks (pytest-benchmark) -> RESULTS/bench.js
 	$(BIN)/python -m pytest -q $(BENCH_TESTS) --benchmark-only --benchmark-json $(RESULTS)/bench.json
 	$(BIN)/python -m tests.perf.summary $(RESULTS)/bench.json $(if $(BENCH_BASELINE),--baseline $(BENCH_BASELINE))
 
-gpu-check: install  ## on a GPU machine: CUDA tests, full suite calibrated on the GPU (fp32, bf16), one fold, the --workers that saturate it, projected wall time -> RESULTS/gpu-check (tiny sizes without a GPU)
+gpu-check: install  ## on a GPU machine: CUDA tests, full suite calibrated on the GPU (fp32, bf16), one fold, the --workers that saturate it, projected wall time of full and published -> RESULTS/gpu-check (tiny sizes without a GPU)
 	$(BIN)/python -m tests.perf.gpu_check --device $(DEVICE) --out $(RESULTS)/gpu-check
 
 clean:  ## remove the venv and generated data (not results/)

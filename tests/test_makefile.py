@@ -167,8 +167,10 @@ def test_make_gpu_check_runs_its_steps_at_tiny_sizes_without_a_gpu(tmp_path, qui
         assert all(scan[k]["steps_per_s"] > 0 and not scan[k]["errors"] for k in ("1", "2"))
         lo, hi = report["projection"][p]["1"]
         assert 0 < lo <= hi
+        assert report["more_projections"]["quick"][p]["1"] == [lo, hi]  # published's place on a GPU
     md = (tmp_path / "gpu-check" / "gpu-check.md").read_text()
     assert "tiny sizes, a check of the command, not a measurement" in md and "best --workers" in md
+    assert "5a. Projected wall time of suite quick" in md and "5b. Projected wall time of suite quick" in md
     assert "5/5 projection done" in out
 
 

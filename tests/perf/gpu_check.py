@@ -18,10 +18,13 @@ it is known, so a run cut short keeps what it measured):
 5. the projected wall time of the full suite on this one GPU, per precision and K: each entry's job
    time divided by the measured speed-up at K of its size class (``vivit-origin`` and
    ``fin-vivit-origin``: the large class; the other deep entries: the small one; classic entries run
-   on the CPU cores beside it and are counted at one worker each).
+   on the CPU cores beside it and are counted at one worker each); then the same for the
+   ``published`` suite (the published stagers at their authors' budgets), whose entries' calibrations
+   are step 2's (one calibration serves every budget of an entry).
 
 On a CPU-only machine the same steps run at tiny sizes (``vivit`` only: the quick suite's
-calibration, a pass of 3 steps on the quick protocol, K = 1, 2 for two seconds), so ``make test``
+calibration, a pass of 3 steps on the quick protocol, K = 1, 2 for two seconds, and the quick suite
+again in place of ``published``), so ``make test``
 checks the command itself; bf16 there is CPU autocast, slow on CPUs without bf16 instructions.
 Output: ``<out>/gpu-check.json`` and ``<out>/gpu-check.md``.
 """
@@ -42,10 +45,10 @@ SIZES = {
     "cuda": {"suite": "full", "calibrate": None, "fold_protocol": "surrogate-20", "fold_passes": 3,
              "fold_steps": None, "fold_models": ("vivit", "fin-vivit", "tinysleepnet"), "workers": (1, 4, 16),
              "probe_seconds": 6.0,
-             "probe_models": ("vivit", "vivit-origin")},
+             "probe_models": ("vivit", "vivit-origin"), "also_projected": ("published",)},
     "cpu": {"suite": "quick", "calibrate": ("vivit",), "fold_protocol": "quick",
             "fold_passes": 1, "fold_steps": 3, "fold_models": ("vivit",), "workers": (1, 2), "probe_seconds": 2.0,
-            "probe_models": ("vivit",)},
+            "probe_models": ("vivit",), "also_projected": ("quick",)},
 }
 #: entries whose size class is ``vivit-origin``'s in the projection (every other deep entry: vivit's)
 LARGE = ("vivit-origin", "fin-vivit-origin")
@@ -252,6 +255,11 @@ def main(argv=None) -> int:
             save(f"4/5 workers: {m} at {p}")
     report["projection"] = {p: project_wall(report["calibration"][p], report["workers"][p], size["workers"])
                             for p in precisions}
+    report["more_projections"] = {
+        suite: {p: project_wall(calibrate_suite(suite, size["calibrate"], device, p, args.out / "scratch-results",
+                                                args.cache_dir), report["workers"][p], size["workers"])
+                for p in precisions}
+        for suite in size["also_projected"]}
     report["seconds"] = round(time.perf_counter() - t0, 1)
     save("5/5 projection")
     text = summary(report)
@@ -297,13 +305,15 @@ def summary(r: dict) -> str:
             cells = ", ".join(f"K={k}: {scan[k]['steps_per_s']:.1f}/s (x{scan[k]['speedup']:.2f})"
                               + (f" [{len(scan[k]['errors'])} failed]" if scan[k]["errors"] else "") for k in ks)
             lines.append(f"   {p} {m}: {cells}; saturates at K={scan['saturating_workers']}")
-    lines += ["", f"5. Projected wall time of suite {size['suite']} on this device "
-              "(earliest early stop - full budget):", ""]
-    for p in r["precisions"]:
-        proj = r["projection"][p]
-        best = min((k for k in proj if proj[k][1] == proj[k][1]), key=lambda k: proj[k][1], default=None)
-        lines.append(f"   {p}: " + "; ".join(f"K={k}: {hours(v[0])}-{hours(v[1])}" for k, v in proj.items())
-                     + f"  -> best --workers {best}")
+    for n, (suite, projections) in enumerate([(size["suite"], r["projection"]),
+                                              *r.get("more_projections", {}).items()]):
+        lines += ["", f"5{'abcdefgh'[n]}. Projected wall time of suite {suite} on this device "
+                  "(earliest early stop - full budget):", ""]
+        for p in r["precisions"]:
+            proj = projections[p]
+            best = min((k for k in proj if proj[k][1] == proj[k][1]), key=lambda k: proj[k][1], default=None)
+            lines.append(f"   {p}: " + "; ".join(f"K={k}: {hours(v[0])}-{hours(v[1])}" for k, v in proj.items())
+                         + f"  -> best --workers {best}")
     lines.append(f"\n{r['seconds']:.0f} s in all.")
     return "\n".join(lines) + "\n"
 
