@@ -14,7 +14,7 @@ import torch
 from sleepbench.baselines import deepsleepnet as dsn
 from sleepbench.benchmark.epochs import EpochSet
 from sleepbench.benchmark.registry import discover, make_entry
-from tests.support.spies import record_adams, snapshot_pretraining
+from tests.support.spies import fit_spied, record_adams, snapshot_pretraining
 from tests.support.synthetic import N_SAMPLES, SFREQ, macro_f1, synthetic_recording, synthetic_set
 
 #: a tiny budget that still runs both stages (and a validation) end to end
@@ -152,11 +152,7 @@ def spied_fit():
     mp.setattr(torch.nn.utils, "clip_grad_norm_", clip)
     mp.setattr(dsn.DeepSleepNetModule, "forward_stateful", stateful)
     params = dict(TINY, steps_per_pass=None, pretrain_batch_size=32, batch_size=2, seq_len=5, max_passes=1)
-    try:
-        m = make_entry("deepsleepnet", 0, params).fit(train, valid)
-    finally:
-        mp.undo()
-    return m, log, (train, valid, test), params
+    return fit_spied(mp, "deepsleepnet", params, train, valid), log, (train, valid, test), params
 
 
 @pytest.mark.slow

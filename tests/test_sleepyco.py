@@ -16,7 +16,7 @@ import torch
 from sleepbench.baselines import sleepyco as spc
 from sleepbench.benchmark.epochs import EpochSet
 from sleepbench.benchmark.registry import discover, make_entry
-from tests.support.spies import record_adams, snapshot_pretraining
+from tests.support.spies import fit_spied, record_adams, snapshot_pretraining
 from tests.support.synthetic import N_SAMPLES, SFREQ, macro_f1, synthetic_recording, synthetic_set
 
 #: a tiny budget that still runs both stages (and their validations) end to end
@@ -164,11 +164,7 @@ def spied_fit():
 
     mp.setattr(spc.SleePyCoModule, "forward", forward)
     params = dict(TINY)
-    try:
-        m = make_entry("sleepyco", 0, params).fit(train, valid)
-    finally:
-        mp.undo()
-    return m, log, (train, valid, test), params
+    return fit_spied(mp, "sleepyco", params, train, valid), log, (train, valid, test), params
 
 
 @pytest.mark.slow

@@ -32,3 +32,14 @@ def snapshot_pretraining(mp, entry_cls, log: dict) -> None:
         return out
 
     mp.setattr(entry_cls, "pretrain", pretrain)
+
+
+def fit_spied(mp, model: str, params: dict, train, valid):
+    """``make_entry(model, 0, params).fit(train, valid)`` with the spies set on ``mp``, which is
+    undone after, fit or not."""
+    from sleepbench.benchmark.registry import make_entry
+
+    try:
+        return make_entry(model, 0, params).fit(train, valid)
+    finally:
+        mp.undo()
