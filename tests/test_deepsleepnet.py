@@ -227,13 +227,11 @@ def test_learns_on_synthetic_nights():
 # --- through the runner ----------------------------------------------------------------------------
 
 def _run_one(protocol, tmp_path, **kw):
-    from tests.support.runner import fold0_record
+    from tests.support.runner import assert_both_stages_ran, fold0_record
 
     rec = fold0_record("deepsleepnet", TINY, protocol, tmp_path, **kw)
     assert rec["model"]["n_params"] == 22_647_685
-    training = rec["entry_report"]["training"]  # steps_per_pass = 2 caps both stages
-    assert training["pretraining"]["passes_run"] == 1 and training["pretraining"]["steps_run"] == 2
-    assert training["passes_run"] == 1 and training["steps_run"] == 2
+    assert_both_stages_ran(rec, steps=2)  # TINY: steps_per_pass = 2, one pass
     print(protocol, rec["timing"])
     return rec
 

@@ -250,14 +250,12 @@ def test_learns_on_synthetic_nights(monkeypatch):
 # --- through the runner ----------------------------------------------------------------------------
 
 def _run_one(protocol, tmp_path, params=TINY, **kw):
-    from tests.support.runner import fold0_record
+    from tests.support.runner import assert_both_stages_ran, fold0_record
 
     rec = fold0_record("sleepyco", params, protocol, tmp_path, **kw)
     assert rec["model"]["n_params"] == sum(p.numel() for p in spc.SleePyCoModule(1, N_SAMPLES, 2, n_layers=1)
                                            .parameters())
-    training = rec["entry_report"]["training"]  # steps_per_pass = 2 caps both stages
-    assert training["pretraining"]["passes_run"] == 1 and training["pretraining"]["steps_run"] == 2
-    assert training["passes_run"] == 1 and training["steps_run"] == 2
+    assert_both_stages_ran(rec, steps=2)  # TINY: steps_per_pass = 2, one pass
     print(protocol, rec["timing"])
     return rec
 

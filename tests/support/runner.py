@@ -19,3 +19,11 @@ def fold0_record(model: str, params: dict, protocol: str, tmp_path, **kw) -> dic
     assert rec["protocol"]["name"] == protocol and rec["model"]["name"] == model
     assert rec["n_test_epochs"] > 0 and 0.0 <= rec["metrics"]["pooled"]["macro_f1"] <= 1.0
     return rec
+
+
+def assert_both_stages_ran(rec: dict, steps: int) -> None:
+    """A two-stage entry's record (deepsleepnet, sleepyco) at ``steps_per_pass = steps``, one pass:
+    the cap held in its pre-training and in its main stage."""
+    training = rec["entry_report"]["training"]
+    assert training["pretraining"]["passes_run"] == 1 and training["pretraining"]["steps_run"] == steps
+    assert training["passes_run"] == 1 and training["steps_run"] == steps
