@@ -313,6 +313,7 @@ class DeepSleepNet(DeepEntry):
     #: sum(n) / (batch_size x seq_len) steps a pass, the "windows" rule's count (pre-training adds
     #: its own steps, which the cost plan's rule does not count).
     pass_steps_rule = "windows"
+    epoch_seconds = 30.0
     cost_left_out = ("its CNN pre-training passes (over a class-balanced, oversampled copy of the "
                      "training epochs, batches of 100) are not counted, and its step time is a median "
                      "over both stages' steps: a rough projection")
@@ -369,8 +370,6 @@ class DeepSleepNet(DeepEntry):
         return int(self.pretrain_passes)
 
     def fit(self, train, valid):
-        if abs(train.x.shape[2] / train.sfreq - 30.0) > 1e-6:
-            raise ValueError("deepsleepnet expects 30-s epochs")
         fit_with_precise_bn(self, train, valid, super().fit)
         return self
 

@@ -23,7 +23,14 @@ from torch import nn
 from sleepbench.benchmark.device import autocast
 from sleepbench.benchmark.epochs import N_CLASSES, EpochSet
 from sleepbench.benchmark.registry import Reported, register
-from sleepbench.benchmark.training import DeepEntry, PassTracker, module_device, pass_steps, validation_macro_f1
+from sleepbench.benchmark.training import (
+    BestPass,
+    DeepEntry,
+    PassTracker,
+    module_device,
+    pass_steps,
+    validation_macro_f1,
+)
 
 #: Parameters of the authors' stage-2 model (``MainModel`` with the Sleep-EDF-2013 freezefinetune
 #: config: SleePyCo backbone, feature pyramid of 3 scales x 128, Transformer classifier; one
@@ -358,6 +365,7 @@ class SleePyCo(DeepEntry):
 
     #: stage 2 walks windows of ``seq_len`` epochs at stride 1, ``batch_size`` a step
     pass_steps_rule = "every-window"
+    epoch_seconds = 30.0
     cost_left_out = ("stage 1 (contrastive pre-training of the backbone on augmented single epochs, "
                      "batches of 1024 x 2 views) is not counted: a lower bound")
 
@@ -423,11 +431,6 @@ class SleePyCo(DeepEntry):
         unused = {id(p) for p in module.unused_parameters()}
         return int(sum(p.numel() for p in module.parameters() if id(p) not in unused))
 
-    def fit(self, train, valid):
-        if abs(train.x.shape[2] / train.sfreq - 30.0) > 1e-6:
-            raise ValueError("sleepyco expects 30-s epochs")
-        return super().fit(train, valid)
-
     # --- stage 1 ---------------------------------------------------------------------------------
 
     @torch.no_grad()
@@ -462,7 +465,8 @@ class SleePyCo(DeepEntry):
         if self.steps_per_pass:
             n_steps = min(n_steps, int(self.steps_per_pass))
         validation = len(valid) > 0
-        history, steps_run, best, best_pass, best_state, stale = [], 0, math.inf, 0, None, 0
+        selection = BestPass(module.backbone, self.n_pretrain_patience(), higher_is_better=False)
+        history, steps_run = [], 0
         for p in range(self.n_pretrain_passes()):
             module.train()
             head.train()
@@ -483,18 +487,10 @@ class SleePyCo(DeepEntry):
             steps_run += n_steps
             val_loss = self._contrastive_valid_loss(head, valid) if validation else None
             history.append({"pass": p + 1, "loss": total / max(n_steps, 1), "val_loss": val_loss})
-            if not validation:
-                best_pass = p + 1
-                continue
-            if val_loss < best:
-                best, best_pass, stale = val_loss, p + 1, 0
-                best_state = {k: v.detach().clone() for k, v in module.backbone.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= self.n_pretrain_patience():
-                    break
-        if best_state is not None:
-            module.backbone.load_state_dict(best_state)
+            if validation and selection.update(p + 1, val_loss):
+                break
+        selection.restore()
+        best_pass = selection.best_pass if validation else len(history)  # no validation: the last pass
         return {"passes_run": len(history), "best_pass": best_pass, "steps_per_pass": n_steps,
                 "steps_run": steps_run, "batch_size": bs, "validation": "valid" if validation else "none",
                 "history": history}

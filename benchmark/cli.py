@@ -197,11 +197,11 @@ def cmd_run(args) -> int:
     from sleepbench.benchmark.runner import exit_status, list_jobs, prepare_data, run, summarize
     from sleepbench.benchmark.suites import load_suite
 
-    projection = args.projection
+    project_first = args.projection  # None: the suite's setting, else yes
     if args.suite:
         suite = load_suite(args.suite)
         protocol, models, seeds = suite["protocol"], suite["models"], suite["seeds"]
-        projection = suite["projection"] if projection is None else projection
+        project_first = suite["projection"] if project_first is None else project_first
         if args.models:  # a subset of the suite, at the suite's settings (budgets)
             names = [m.strip() for m in args.models.split(",") if m.strip()]
             unknown = [m for m in names if m not in models]
@@ -239,10 +239,8 @@ def cmd_run(args) -> int:
     if gpu_resources(args.executor, args.device):
         options["resources"] = gpu_resources(args.executor, args.device)
     data = prepare_data(jobs, args.workers)
-    if projection is not False:
-        projection = run_projection(jobs, args.workers, data, args.cache_dir, log=stderr)
-    else:
-        projection = None
+    projection = (run_projection(jobs, args.workers, data, args.cache_dir, log=stderr)
+                  if project_first is not False else None)
     t_run = time.perf_counter()
     results = run(jobs, executor=args.executor, workers=args.workers, force=args.force,
                   prepared=True, **options)

@@ -323,7 +323,8 @@ def calibrate_cached(model: str, params: dict, shape: tuple, device: str, thread
                      precision: str = "fp32") -> tuple[Calibration, bool]:
     """:func:`calibrate` under the job's thread count, device and precision, cached in
     ``<cache>/cost/<key>.json`` (same entry, parameters, shape, device, threads, torch, entry code
-    and host); returns it and whether it came from the cache."""
+    and host, whatever the budget: :data:`BUDGET_PARAMS`); returns it, at ``params``' budget, and
+    whether it came from the cache."""
     from sleepbench.datasets.cache import atomic_write_bytes, default_cache_dir
 
     from .device import use_device, use_precision
@@ -333,9 +334,11 @@ def calibrate_cached(model: str, params: dict, shape: tuple, device: str, thread
     path = Path(cache_dir or default_cache_dir()) / "cost" / f"{key}.json"
     if not refresh and path.is_file():
         try:
-            return Calibration(**json.loads(path.read_text())), True
+            cached = Calibration(**json.loads(path.read_text()))
         except (json.JSONDecodeError, TypeError):
             pass
+        else:  # the key leaves the budget out: the cached calibration may be of another budget
+            return _with_budget(cached, model, params), True
     with limited_threads(threads), use_device(device), use_precision(precision):
         cal = calibrate(model, params, *shape)
     if cal.error is None:
@@ -449,9 +452,6 @@ def project(jobs: list, workers: int, data=None, cache_dir=None, refresh: bool =
         notes.append(f"{cached} calibration(s) reused from the cache (same entry, parameters, "
                      "device, threads, torch and entry code)")
     per_job, per_model = {}, {}
-    params_of = {(job.model, json.dumps(job.params, sort_keys=True, default=str)): job.params for job in jobs}
-    for key in cals:  # the budget each job's parameters set, one entry built per parameter set
-        cals[key] = _with_budget(cals[key], key[0], params_of[key])
     for job in jobs:
         cal = cals[(job.model, json.dumps(job.params, sort_keys=True, default=str))]
         fs = by_fold[job.fold]

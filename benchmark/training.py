@@ -222,6 +222,35 @@ def validation_macro_f1(valid: EpochSet, proba: np.ndarray) -> float:
                           zero_division=0))
 
 
+class BestPass:
+    """Best-pass selection with patience on one validation score: the weights of ``module`` at the
+    best score so far are kept, and training stops after ``patience`` passes without a better one.
+
+    ``higher_is_better``: True for a score such as macro-F1 (:class:`PassTracker`), False for a loss
+    (SleePyCo's contrastive pre-training). A NaN score is never the best.
+    """
+
+    def __init__(self, module: torch.nn.Module, patience: int, higher_is_better: bool = True):
+        self.module, self.patience = module, int(patience)
+        self.sign = 1.0 if higher_is_better else -1.0
+        self.best_state, self.best, self.best_pass, self.stale = None, None, 0, 0
+
+    def update(self, n: int, score: float) -> bool:
+        """Pass ``n`` (numbered from 1) scored ``score``; returns True when training should stop."""
+        if self.sign * score > (-float("inf") if self.best is None else self.sign * self.best):
+            self.best_state = copy.deepcopy(self.module.state_dict())
+            self.best, self.best_pass, self.stale = float(score), n, 0
+        else:
+            self.stale += 1
+        return self.stale >= self.patience
+
+    def restore(self) -> None:
+        """Load the best pass's weights into ``module`` (nothing when no pass was scored)."""
+        if self.best_state is not None:
+            self.module.load_state_dict(self.best_state)
+        self.best_state = None
+
+
 class PassTracker:
     """Per-pass history, early stopping and best-weights selection of one training run.
 
@@ -243,8 +272,8 @@ class PassTracker:
         self.module, self.recipe = module, recipe
         self.steps_per_pass, self.validation = int(steps_per_pass), bool(validation)
         self.history: list[dict] = []
-        self.best_state, self.best_f1, self.best_pass, self.stale = None, -1.0, 0, 0
-        self.steps_run = 0
+        self.selection = BestPass(module, recipe.patience)
+        self.best_pass, self.steps_run = 0, 0
 
     def end_pass(self, loss: float, val_macro_f1: float | None, steps: int | None = None) -> bool:
         """Record a finished pass (mean training loss, validation macro-F1 or None, optimiser steps
@@ -254,12 +283,9 @@ class PassTracker:
         self.history.append({"pass": n, "loss": float(loss),
                              "val_macro_f1": None if val_macro_f1 is None else float(val_macro_f1)})
         if self.validation:
-            if val_macro_f1 > self.best_f1:
-                self.best_state = copy.deepcopy(self.module.state_dict())
-                self.best_f1, self.best_pass, self.stale = float(val_macro_f1), n, 0
-            else:
-                self.stale += 1
-            return self.stale >= self.recipe.patience
+            stop = self.selection.update(n, val_macro_f1)
+            self.best_pass = self.selection.best_pass
+            return stop
         self.best_pass = n  # no selection: the last pass is the model
         return False
 
@@ -272,9 +298,7 @@ class PassTracker:
         as trained (it follows from the training set's size, the batch and the sequence length);
         passes are numbered from 1.
         """
-        if self.best_state is not None:
-            self.module.load_state_dict(self.best_state)
-        self.best_state = None
+        self.selection.restore()
         r = self.recipe
         return {"budget": {"max_passes": int(r.max_passes), "steps_per_pass": self.steps_per_pass,
                            "batch_size": int(r.batch_size), "seq_len": int(r.seq_len)},
@@ -361,6 +385,9 @@ class DeepEntry(Entry):
     #: what of this entry's training the cost projection (``run --cost``) does not count, said in its
     #: notes (empty: everything is counted)
     cost_left_out = ""
+    #: the epoch length (s) the entry's layers are built for, checked by :meth:`fit` (None: any):
+    #: the published stagers set their kernels and pools in samples of a 30-s epoch
+    epoch_seconds: float | None = None
 
     def __init__(self, seed: int = 0, **recipe):
         """Store ``seed`` and any :class:`TrainRecipe` field given (``max_passes``, ``lr``, ...).
@@ -399,6 +426,8 @@ class DeepEntry(Entry):
         return TrainRecipe(**{f.name: params[f.name] for f in fields(TrainRecipe) if f.name in params})
 
     def fit(self, train: EpochSet, valid: EpochSet):
+        if self.epoch_seconds is not None and abs(train.x.shape[2] / train.sfreq - self.epoch_seconds) > 1e-6:
+            raise ValueError(f"{self.name} expects {self.epoch_seconds:g}-s epochs")
         seed_everything(self.seed)
         # built on the CPU (same initial weights on every device), then moved to the job's device
         # (benchmark.device.use_device, set by the runner; CPU outside a job)

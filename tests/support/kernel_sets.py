@@ -31,18 +31,14 @@ def kernel_set_env(kernel_set: str) -> dict[str, str]:
     return {**os.environ, **KERNEL_SETS[kernel_set]}
 
 
-def _child(target: str, args) -> list[str]:
-    module, func = target.split(":")
-    code = (f"import json, sys; from {module} import {func} as f; "
-            f"print(json.dumps(f(*json.loads(sys.argv[1]))))")
-    return [sys.executable, "-c", code, json.dumps(args)]
-
-
 def call_side_by_side(kernel_sets, target: str, *args, timeout: float = 900) -> dict:
     """``module:function(*args)`` under each of ``kernel_sets`` at once, one child process each
     (``own`` too), so that a check of two kernel sets takes the wall time of one on two cores.
     Returns {kernel set: result}."""
-    procs = {k: subprocess.Popen(_child(target, args), cwd=REPO, stdout=subprocess.PIPE,
+    module, func = target.split(":")
+    code = (f"import json, sys; from {module} import {func} as f; "
+            f"print(json.dumps(f(*json.loads(sys.argv[1]))))")
+    procs = {k: subprocess.Popen([sys.executable, "-c", code, json.dumps(args)], cwd=REPO, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, env=kernel_set_env(k))
              for k in kernel_sets}
     out = {}
@@ -66,7 +62,4 @@ def call(kernel_set: str, target: str, *args, timeout: float = 900):
 
         module, func = target.split(":")
         return json.loads(json.dumps(getattr(importlib.import_module(module), func)(*args)))
-    p = subprocess.run(_child(target, args), cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                       env=kernel_set_env(kernel_set))
-    assert p.returncode == 0, f"{target} under the {kernel_set} kernel set failed:\n{p.stderr[-3000:]}"
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    return call_side_by_side([kernel_set], target, *args, timeout=timeout)[kernel_set]
